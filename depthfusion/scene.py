@@ -1,0 +1,537 @@
+"""Scene files: the typed, validated schema of ``scene.yaml`` and its loader.
+
+Every field carries a one-line docstring; ``depthfusion keys`` prints them, so the help and
+the code cannot drift. The keys of DESIGN.md's scene contract are kept as they are.
+Scene files load with ``yaml.safe_load``: a file from a stranger cannot run code.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .conventions import DEFAULT_IPD
+from .errors import SceneError
+
+Vec3 = tuple[float, float, float]
+Size = tuple[int, int]
+
+
+class _Model(BaseModel):
+    # Unknown keys are errors (a typo must not be silently ignored).
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True, frozen=False)
+
+
+def _check_fov(value: float | None) -> float | None:
+    if value is not None and not 0.0 < value < 180.0:
+        raise ValueError(f"field of view must be between 0 and 180 degrees, got {value}")
+    return value
+
+
+def _check_size(value: Size) -> Size:
+    if value[0] <= 0 or value[1] <= 0:
+        raise ValueError(f"size must be two positive integers [width, height], got {list(value)}")
+    return value
+
+
+# --- source -----------------------------------------------------------------------------------
+
+
+class ProceduralSource(_Model):
+    preset: str = "room"
+    """Built-in scene: room, courtyard, ... (`depthfusion presets` lists them)."""
+    seed: int = 0
+    """Random seed for colours and object placement."""
+    width: int = Field(2048, ge=16)
+    """Panorama width in pixels (height = width / 2)."""
+    supersample: int = Field(2, ge=1, le=8)
+    """Rays per pixel along each axis for anti-aliased colour (depth is exact at pixel centres)."""
+
+    @field_validator("width")
+    @classmethod
+    def _even(cls, v: int) -> int:
+        if v % 2:
+            raise ValueError(f"width must be even, got {v}")
+        return v
+
+
+class PanoramaSource(_Model):
+    image: Path
+    """Equirectangular RGB image (PNG, JPEG or EXR), 2:1."""
+    depth: Path | Literal["estimate"] | None = None
+    """Depth file, or `estimate` for monocular depth (DPT)."""
+    depth_units: Literal["disparity", "meters"] = "disparity"
+    """disparity: normalised, 1.0 nearest; meters: metric distance (.npy/.exr, or PNG with depth_scale)."""
+    depth_scale: float | None = Field(None, gt=0)
+    """Metres per unit of a 16-bit PNG holding metric depth (e.g. 0.001 for millimetres)."""
+    max_invalid_fraction: float = Field(0.01, ge=0, le=1)
+    """Largest fraction of invalid depth pixels (NaN, inf, <= 0 m) filled from neighbours."""
+
+
+class Img2Img(_Model):
+    prompt: str
+    """Prompt guiding the LDM3D img2img transform of the panorama (paper Fig. 2a)."""
+    strength: float = Field(0.6, ge=0, le=1)
+    """How far to move from the input (0 keeps it, 1 ignores it)."""
+
+
+class Generation(_Model):
+    seed: int = 0
+    """Random seed of the diffusion sampler."""
+    steps: int = Field(50, ge=1)
+    """Denoising steps."""
+    guidance: float = Field(5.0, ge=0)
+    """Classifier-free guidance scale (the paper finds about 5 best)."""
+    scheduler: Literal["ddim", "dpm++", "euler"] = "ddim"
+    """Sampler: ddim (as in the paper), dpm++ or euler (fewer steps)."""
+    negative_prompt: str = ""
+    """What the image should not contain."""
+    width: int = Field(1024, ge=64)
+    """Generated panorama width (height = width / 2)."""
+
+
+class Source(_Model):
+    procedural: ProceduralSource | None = None
+    """Built-in procedural scene with exact depth."""
+    prompt: str | None = None
+    """Text prompt for LDM3D text-to-RGBD panorama generation."""
+    panorama: PanoramaSource | None = None
+    """An existing panorama with a depth file or `depth: estimate`."""
+    img2img: Img2Img | None = None
+    """With panorama: transform it with LDM3D img2img guided by a prompt."""
+    model: str | None = None
+    """LDM3D model: hub id (from the local cache) or a local folder; default the embedded model."""
+    depth_model: str | None = None
+    """Depth estimator for `depth: estimate` (hub id or folder); default Intel/dpt-large."""
+    generation: Generation = Field(default_factory=Generation)
+    """Sampler settings for prompt and img2img."""
+    device: str = "auto"
+    """Torch device for the models: auto, cpu, cuda or mps."""
+    dtype: Literal["auto", "fp32", "fp16", "bf16"] = "auto"
+    """Model precision."""
+
+    @field_validator("panorama", mode="before")
+    @classmethod
+    def _panorama_shorthand(cls, v: Any) -> Any:
+        return {"image": v} if isinstance(v, str) else v
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Source:
+        given = [k for k in ("procedural", "prompt", "panorama") if getattr(self, k) is not None]
+        if len(given) != 1:
+            found = ", ".join(given) if given else "none"
+            raise ValueError(f"give exactly one of procedural, prompt or panorama (found: {found})")
+        if self.img2img is not None and self.panorama is None:
+            raise ValueError("img2img needs a panorama source")
+        return self
+
+    @property
+    def kind(self) -> str:
+        return next(k for k in ("procedural", "prompt", "panorama") if getattr(self, k) is not None)
+
+
+# --- sphere -----------------------------------------------------------------------------------
+
+
+class Displacement(_Model):
+    mode: Literal["linear", "metric"] = "linear"
+    """linear: r = R(1 + strength(1 - 2d)) as in the paper; metric: each vertex at its true distance."""
+    strength: float = Field(0.5, ge=0, lt=1)
+    """Linear mode: d = 1 lands at (1 - strength) R, d = 0 at (1 + strength) R."""
+    near: float | None = Field(None, gt=0)
+    """Metric mode on disparity depth: distance (m) of d = 1."""
+    far: float | None = Field(None, gt=0)
+    """Metric mode on disparity depth: distance (m) of d = 0."""
+
+    @model_validator(mode="after")
+    def _near_far(self) -> Displacement:
+        if (self.near is None) != (self.far is None):
+            raise ValueError("give both near and far, or neither")
+        if self.near is not None and self.far is not None and self.near >= self.far:
+            raise ValueError(f"near ({self.near}) must be less than far ({self.far})")
+        return self
+
+
+class Discontinuities(_Model):
+    threshold: float = Field(0.05, gt=0)
+    """Disparity jump between neighbouring pixels that counts as a depth edge."""
+    fill: Literal["none", "stretch", "inpaint"] = "stretch"
+    """What happens at depth edges: none (cut), stretch (one continuous mesh), inpaint (background layer)."""
+
+
+class Sphere(_Model):
+    radius: float = Field(5.0, gt=0)
+    """Neutral radius in metres (where d = 0.5 sits in linear mode)."""
+    displacement: Displacement = Field(default_factory=Displacement)
+    """How depth moves the vertices."""
+    resolution: int = Field(2048, ge=8)
+    """Mesh columns (rows = half); capped at the panorama's width."""
+    discontinuities: Discontinuities = Field(default_factory=Discontinuities)
+    """Handling of depth edges."""
+
+    @field_validator("resolution")
+    @classmethod
+    def _even(cls, v: int) -> int:
+        if v % 2:
+            raise ValueError(f"resolution must be even, got {v}")
+        return v
+
+
+# --- camera and stereo ------------------------------------------------------------------------
+
+
+class PoseSpec(_Model):
+    position: Vec3 = (0.0, 0.0, 0.0)
+    """Camera position in metres (+X right, +Y up, -Z forward)."""
+    yaw: float = 0.0
+    """Degrees; positive turns right."""
+    pitch: float = 0.0
+    """Degrees; positive looks up."""
+    roll: float = 0.0
+    """Degrees; positive tilts the right side down."""
+
+
+class KeyframeSpec(PoseSpec):
+    t: float = Field(ge=0)
+    """Time in seconds."""
+    fov: float | None = None
+    """Horizontal field of view in degrees at this keyframe (default: the output's)."""
+
+    _fov = field_validator("fov")(classmethod(lambda cls, v: _check_fov(v)))
+
+
+class PathSpec(_Model):
+    preset: str = "swing"
+    """orbit (circle), swing, dolly, zoom or look-around."""
+    duration: float = Field(8.0, gt=0)
+    """Seconds."""
+    fps: float = Field(30.0, gt=0)
+    """Frames per second."""
+    easing: Literal["linear", "ease-in-out", "ease-in", "ease-out"] = "ease-in-out"
+    """Time re-mapping over the whole path."""
+    radius: float | None = Field(None, gt=0)
+    """orbit: circle radius in metres."""
+    amplitude: float | None = Field(None, gt=0)
+    """swing: sideways sway in metres; dolly: distance in metres."""
+    yaw: float = 0.0
+    """Heading of the path in degrees (where the camera looks at the start)."""
+    fov_start: float | None = None
+    """zoom: field of view at the start (degrees)."""
+    fov_end: float | None = None
+    """zoom: field of view at the end (degrees)."""
+
+    _fovs = field_validator("fov_start", "fov_end")(classmethod(lambda cls, v: _check_fov(v)))
+
+
+class Camera(_Model):
+    path: PathSpec | None = None
+    """A preset camera path."""
+    keyframes: list[KeyframeSpec] | None = None
+    """Explicit keyframes (instead of a preset path)."""
+    fps: float = Field(30.0, gt=0)
+    """Frames per second for keyframed paths."""
+    duration: float | None = Field(None, gt=0)
+    """Keyframed paths: seconds (default: the last keyframe's time)."""
+    near: float = Field(0.05, gt=0)
+    """Near clipping distance in metres."""
+    far: float = Field(1000.0, gt=0)
+    """Far clipping distance in metres."""
+
+    @model_validator(mode="after")
+    def _path_or_keyframes(self) -> Camera:
+        if self.path is not None and self.keyframes is not None:
+            raise ValueError("give either path or keyframes, not both")
+        if self.keyframes is not None and not self.keyframes:
+            raise ValueError("keyframes must not be empty")
+        if self.path is None and self.keyframes is None:
+            self.path = PathSpec()
+        if self.near >= self.far:
+            raise ValueError(f"near ({self.near}) must be less than far ({self.far})")
+        return self
+
+
+class Stereo(_Model):
+    ipd: float = Field(DEFAULT_IPD, ge=0)
+    """Interpupillary distance in metres."""
+    convergence: float = Field(3.0, gt=0)
+    """Distance in metres with zero parallax (the screen plane)."""
+
+
+# --- outputs ----------------------------------------------------------------------------------
+
+Layout = Literal["sbs", "sbs-half", "tb", "anaglyph", "mono", "left-right-files"]
+
+
+class _OutputBase(_Model):
+    path: Path
+    """Where to write (relative to -o/--output-dir, else to the scene file's folder)."""
+
+
+class _ViewOutput(_OutputBase):
+    size: Size = (1920, 1080)
+    """Frame size in pixels [width, height] (per eye for sbs and tb)."""
+    fov: float = 90.0
+    """Horizontal field of view in degrees."""
+    layout: Layout = "sbs"
+    """sbs, sbs-half, tb, anaglyph, mono or left-right-files."""
+    samples: int = Field(4, ge=0, le=16)
+    """Multisampling (0 turns it off)."""
+
+    _fov = field_validator("fov")(classmethod(lambda cls, v: _check_fov(v)))
+    _size = field_validator("size")(classmethod(lambda cls, v: _check_size(v)))
+
+
+class MeshOutput(_OutputBase):
+    kind: Literal["mesh"]
+    """Export the displaced sphere: .glb (textured), .ply (vertex colours) or .obj (+ .mtl, texture)."""
+
+    @field_validator("path")
+    @classmethod
+    def _ext(cls, v: Path) -> Path:
+        if v.suffix.lower() not in (".glb", ".ply", ".obj"):
+            raise ValueError(f"mesh path must end in .glb, .ply or .obj, got '{v.name}'")
+        return v
+
+
+class RGBDOutput(_OutputBase):
+    kind: Literal["rgbd"]
+    """Write the RGBD panorama: RGB to path, 16-bit depth to <stem>_depth.png, preview to <stem>_depth_preview.png."""
+
+
+class StillOutput(_ViewOutput):
+    kind: Literal["still"]
+    """One image from a pose."""
+    layout: Layout = "mono"
+    """sbs, sbs-half, tb, anaglyph, mono or left-right-files."""
+    pose: PoseSpec = Field(default_factory=PoseSpec)
+    """The camera pose."""
+
+
+class VideoOutput(_ViewOutput):
+    kind: Literal["video"]
+    """An MP4 (H.264) along the camera path."""
+    crf: int | None = Field(18, ge=0, le=51)
+    """x264 constant rate factor (lower = better); ignored when bitrate is given."""
+    bitrate: str | None = None
+    """Target bitrate like '20M' instead of crf."""
+    preset: str = "medium"
+    """x264 speed preset (ultrafast ... veryslow)."""
+
+
+class FramesOutput(_ViewOutput):
+    kind: Literal["frames"]
+    """A PNG sequence along the camera path, in the folder `path`."""
+
+
+class VR360Output(_OutputBase):
+    kind: Literal["vr360"]
+    """360° equirectangular output (top-bottom ODS stereo or mono): .png/.jpg still or .mp4 video."""
+    preset: Literal["quest", "quest-h265", "youtube", "preview"] | None = None
+    """Resolution/codec presets for headsets and platforms."""
+    stereo: bool = True
+    """Top-bottom omnidirectional stereo (left eye on top), or mono."""
+    resolution: int | None = Field(None, ge=16)
+    """Width of each eye's equirect image (height = width / 2)."""
+    codec: Literal["h264", "h265"] | None = None
+    """Video codec."""
+
+
+Output = Annotated[
+    MeshOutput | RGBDOutput | StillOutput | VideoOutput | FramesOutput | VR360Output,
+    Field(discriminator="kind"),
+]
+
+
+class Scene(_Model):
+    source: Source
+    """Where the RGBD panorama comes from."""
+    sphere: Sphere = Field(default_factory=Sphere)
+    """The displaced sphere mesh."""
+    camera: Camera = Field(default_factory=Camera)
+    """Camera path for videos."""
+    stereo: Stereo = Field(default_factory=Stereo)
+    """Stereo settings."""
+    outputs: list[Output] = Field(min_length=1)
+    """What to write."""
+
+
+# --- loading ----------------------------------------------------------------------------------
+
+
+def _format_loc(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part in ("mesh", "rgbd", "still", "video", "frames", "vr360") and out.endswith("]"):
+            continue  # the discriminator tag pydantic inserts into the location
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "scene"
+
+
+def format_validation_error(exc: ValidationError, origin: str) -> str:
+    """One line: ``origin: field.path: message (and N more problems)``."""
+    errors = exc.errors()
+    first = errors[0]
+    msg = first["msg"].removeprefix("Value error, ")
+    if first["type"] == "extra_forbidden":
+        msg = "unknown key"
+    elif first["type"] == "missing":
+        msg = "required key is missing"
+    elif first["type"] == "union_tag_invalid":
+        msg = f"unknown output kind {first.get('input', {}).get('kind')!r} (expected mesh, rgbd, still, video, frames or vr360)"
+    elif first["type"] == "union_tag_not_found":
+        msg = "output needs a 'kind' (mesh, rgbd, still, video, frames or vr360)"
+    more = (
+        f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
+        if len(errors) > 1
+        else ""
+    )
+    return f"{origin}: {_format_loc(first['loc'])}: {msg}{more}"
+
+
+def _parse_override(item: str) -> tuple[list[str | int], Any]:
+    if "=" not in item:
+        raise SceneError(f"--set {item}: expected key.sub=value")
+    key, raw = item.split("=", 1)
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    parts: list[str | int] = [int(p) if p.isdigit() else p for p in key.strip().split(".")]
+    if not all(parts) or not key.strip():
+        raise SceneError(f"--set {item}: empty key")
+    return parts, value
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply ``key.sub=value`` overrides (values parsed as YAML; list items by index: outputs.0.path)."""
+    for item in overrides:
+        parts, value = _parse_override(item)
+        node: Any = data
+        for i, part in enumerate(parts[:-1]):
+            nxt = parts[i + 1]
+            if isinstance(node, list):
+                if not isinstance(part, int) or part >= len(node):
+                    raise SceneError(f"--set {item}: no list item {part}")
+                node = node[part]
+                continue
+            if not isinstance(node, dict):
+                raise SceneError(f"--set {item}: '{part}' is not a mapping")
+            if node.get(part) is None:
+                node[part] = [] if isinstance(nxt, int) else {}
+            node = node[part]
+        last = parts[-1]
+        if isinstance(node, list):
+            if not isinstance(last, int) or last >= len(node):
+                raise SceneError(f"--set {item}: no list item {last}")
+            node[last] = value
+        elif isinstance(node, dict):
+            node[last] = value
+        else:
+            raise SceneError(f"--set {item}: cannot set a key inside a {type(node).__name__}")
+    return data
+
+
+def read_scene_data(path: Path) -> dict[str, Any]:
+    """The raw mapping of a scene file, read with the safe YAML loader."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SceneError(f"{path}: file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SceneError(f"{path}: cannot read scene file ({exc})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise SceneError(f"{path}: YAML error{where}: {problem}") from None
+    if not isinstance(data, dict):
+        raise SceneError(f"{path}: a scene file must be a mapping with source and outputs")
+    return data
+
+
+def _resolve(base: Path, p: Path) -> Path:
+    p = p.expanduser()
+    return p if p.is_absolute() else (base / p)
+
+
+def resolve_paths(scene: Scene, scene_dir: Path, output_dir: Path | None = None) -> Scene:
+    """Input paths against the scene's folder; output paths against ``output_dir`` when given."""
+    scene = scene.model_copy(deep=True)
+    pano = scene.source.panorama
+    if pano is not None:
+        pano.image = _resolve(scene_dir, pano.image)
+        if isinstance(pano.depth, Path):
+            pano.depth = _resolve(scene_dir, pano.depth)
+    for name in ("model", "depth_model"):
+        value = getattr(scene.source, name)
+        # A local folder is named by a path that exists relative to the scene; a hub id is left as is.
+        if value and (scene_dir / value).exists():
+            setattr(scene.source, name, str((scene_dir / value).resolve()))
+    out_base = output_dir if output_dir is not None else scene_dir
+    for out in scene.outputs:
+        out.path = _resolve(out_base, out.path)
+    return scene
+
+
+def load_scene(
+    path: str | Path, overrides: list[str] | None = None, output_dir: str | Path | None = None
+) -> Scene:
+    """Read, override, validate and resolve a scene file; SceneError (one line) on any problem."""
+    path = Path(path)
+    data = apply_overrides(read_scene_data(path), list(overrides or []))
+    try:
+        scene = Scene.model_validate(data)
+    except ValidationError as exc:
+        raise SceneError(format_validation_error(exc, str(path))) from None
+    _check_finite(data, str(path))
+    return resolve_paths(scene, path.resolve().parent, Path(output_dir) if output_dir else None)
+
+
+def _check_finite(data: Any, origin: str, loc: str = "") -> None:
+    """Reject .nan/.inf numbers anywhere (YAML allows them; no field means them)."""
+    if isinstance(data, float) and not math.isfinite(data):
+        raise SceneError(f"{origin}: {loc or 'scene'}: must be a finite number, got {data}")
+    if isinstance(data, dict):
+        for k, v in data.items():
+            _check_finite(v, origin, f"{loc}.{k}" if loc else str(k))
+    elif isinstance(data, list):
+        for i, v in enumerate(data):
+            _check_finite(v, origin, f"{loc}[{i}]")
+
+
+def describe_fields(model: type[BaseModel] = Scene, prefix: str = "") -> list[tuple[str, str, str]]:
+    """(key, type, description) of every field, nested, for `depthfusion keys`."""
+    rows: list[tuple[str, str, str]] = []
+    for name, field in model.model_fields.items():
+        key = f"{prefix}{name}"
+        ann = field.annotation
+        rows.append((key, _type_name(ann), field.description or ""))
+        for sub in _submodels(ann):
+            rows.extend(describe_fields(sub, f"{key}." if sub is not None else key))
+    return rows
+
+
+def _submodels(ann: Any) -> list[type[BaseModel]]:
+    import typing
+
+    out: list[type[BaseModel]] = []
+    if isinstance(ann, type) and issubclass(ann, BaseModel):
+        return [ann]
+    for arg in typing.get_args(ann):
+        out.extend(_submodels(arg))
+    return out
+
+
+def _type_name(ann: Any) -> str:
+    if isinstance(ann, type):
+        return ann.__name__
+    return str(ann).replace("typing.", "").replace("pathlib.", "").replace("depthfusion.scene.", "")
