@@ -43,8 +43,7 @@ def lonlat_to_uv(lon: np.ndarray | float, lat: np.ndarray | float):
 
 def lonlat_to_direction(lon: np.ndarray | float, lat: np.ndarray | float) -> np.ndarray:
     """(longitude, latitude) -> unit direction(s), shape (..., 3)."""
-    lon = np.asarray(lon)
-    lat = np.asarray(lat)
+    lon, lat = np.broadcast_arrays(np.asarray(lon), np.asarray(lat))
     cos_lat = np.cos(lat)
     return np.stack([cos_lat * np.sin(lon), np.sin(lat), -cos_lat * np.cos(lon)], axis=-1)
 

@@ -383,6 +383,10 @@ def format_validation_error(exc: ValidationError, origin: str) -> str:
         msg = "unknown key"
     elif first["type"] == "missing":
         msg = "required key is missing"
+    elif first["type"] == "too_short" and first["loc"] == ("outputs",):
+        msg = (
+            "the list is empty; add at least one output (mesh, rgbd, still, video, frames or vr360)"
+        )
     elif first["type"] == "union_tag_invalid":
         msg = f"unknown output kind {first.get('input', {}).get('kind')!r} (expected mesh, rgbd, still, video, frames or vr360)"
     elif first["type"] == "union_tag_not_found":

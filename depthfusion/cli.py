@@ -1,0 +1,160 @@
+"""The ``depthfusion`` command: render, validate, keys, presets, info.
+
+User errors print one line (``depthfusion: error: ...``) and exit with 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from pathlib import Path
+
+from . import __version__
+from .errors import DepthFusionError
+
+log = logging.getLogger("depthfusion")
+
+
+def _setup_logging(quiet: bool, verbose: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("depthfusion: %(message)s"))
+    log.handlers[:] = [handler]
+    log.setLevel(logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO)
+    log.propagate = False
+
+
+def resolve_scene_arg(value: str) -> Path:
+    """A scene file path, or the name of a shipped example scene (``demo``)."""
+    path = Path(value)
+    if path.exists() or path.suffix in (".yaml", ".yml") or "/" in value:
+        return path
+    from .resources import scene_path
+
+    shipped = scene_path(value)
+    return shipped if shipped.exists() else path
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    from .pipeline import render_scene
+    from .scene import load_scene
+
+    start = time.perf_counter()
+    scene = load_scene(resolve_scene_arg(args.scene), args.set, args.output_dir)
+    written = render_scene(scene, quiet=args.quiet)
+    for path in written:
+        print(path)
+    log.info("done in %.1f s", time.perf_counter() - start)
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from .scene import load_scene
+
+    path = resolve_scene_arg(args.scene)
+    scene = load_scene(path, args.set)
+    kinds = ", ".join(o.kind for o in scene.outputs)
+    print(f"{path}: ok (source: {scene.source.kind}; outputs: {kinds})")
+    return 0
+
+
+def cmd_keys(args: argparse.Namespace) -> int:
+    from .scene import describe_fields
+
+    rows = describe_fields()
+    width = max(len(k) for k, _, _ in rows)
+    for key, _type, doc in rows:
+        print(f"{key:<{width}}  {doc}")
+    return 0
+
+
+def cmd_presets(args: argparse.Namespace) -> int:
+    from .procedural import PRESETS
+
+    print("procedural scenes:", ", ".join(PRESETS))
+    try:
+        from .camera_path import PRESETS as PATHS
+
+        print("camera paths:     ", ", ".join(PATHS))
+    except ImportError:
+        pass
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    print(f"depthfusion {__version__}")
+    try:
+        from .render.gl import gl_info
+
+        for key, value in gl_info().items():
+            print(f"{key}: {value}")
+    except ImportError:
+        print("renderer: not available in this version")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="depthfusion",
+        description="Turn an RGBD 360° scene into stereo VR video, stills and meshes.",
+    )
+    parser.add_argument("--version", action="version", version=f"depthfusion {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def scene_args(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "scene", help="scene file (YAML), or the name of a shipped scene such as 'demo'"
+        )
+        p.add_argument(
+            "--set",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
+            help="override a scene key, e.g. --set sphere.resolution=1024 --set outputs.0.path=a.glb",
+        )
+
+    p = sub.add_parser("render", help="run a scene file and write its outputs")
+    scene_args(p)
+    p.add_argument("-o", "--output-dir", type=Path, help="resolve output paths against this folder")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars or info messages")
+    p.add_argument("-v", "--verbose", action="store_true", help="more messages")
+    p.set_defaults(func=cmd_render)
+
+    p = sub.add_parser("validate", help="check a scene file without running it")
+    scene_args(p)
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("keys", help="list every scene-file key with its meaning")
+    p.set_defaults(func=cmd_keys)
+    p = sub.add_parser("presets", help="list procedural scenes and camera-path presets")
+    p.set_defaults(func=cmd_presets)
+    p = sub.add_parser("info", help="version and OpenGL renderer")
+    p.set_defaults(func=cmd_info)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _setup_logging(getattr(args, "quiet", False), getattr(args, "verbose", False))
+    try:
+        return args.func(args)
+    except DepthFusionError as exc:
+        print(f"depthfusion: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("depthfusion: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # e.g. `depthfusion keys | head`
+        sys.stderr.close()
+        return 0
+    except MemoryError:
+        print(
+            "depthfusion: error: out of memory (try a smaller sphere.resolution or output size)",
+            file=sys.stderr,
+        )
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,91 @@
+"""The whole job of ``depthfusion render``: scene -> source -> RGBD -> mesh -> outputs.
+
+Output folders are checked before any expensive work, so a scene that cannot write its
+results fails in a second, not after minutes of generation.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .atomic import ensure_writable_dir
+from .errors import SceneError
+from .mesh import SphereMesh, build_sphere_mesh
+from .rgbd import RGBDPanorama
+from .scene import Scene
+from .sources import load_source
+
+log = logging.getLogger("depthfusion")
+
+
+@dataclass
+class SceneState:
+    """What the stages have produced so far; outputs read from it."""
+
+    scene: Scene
+    rgbd: RGBDPanorama
+    quiet: bool = False
+    _mesh: SphereMesh | None = None
+    cache: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def mesh(self) -> SphereMesh:
+        """The displaced sphere, built on first use."""
+        if self._mesh is None:
+            self._mesh = build_mesh(self.scene, self.rgbd)
+        return self._mesh
+
+
+def build_mesh(scene: Scene, rgbd: RGBDPanorama) -> SphereMesh:
+    """The scene's sphere settings applied to ``rgbd``."""
+    sph = scene.sphere
+    disp = sph.displacement
+    if sph.discontinuities.fill != "stretch":
+        log.warning(
+            "sphere.discontinuities.fill=%s is not available in this version; using stretch",
+            sph.discontinuities.fill,
+        )
+    mesh = build_sphere_mesh(
+        rgbd,
+        sph.resolution,
+        radius=sph.radius,
+        mode=disp.mode,
+        strength=disp.strength,
+        near=disp.near,
+        far=disp.far,
+    )
+    log.info(
+        "mesh: %dx%d grid, %d vertices, %d triangles",
+        mesh.cols,
+        mesh.rows,
+        len(mesh.vertices),
+        len(mesh.faces),
+    )
+    return mesh
+
+
+def check_outputs(scene: Scene) -> None:
+    """Fail early when an output kind is unavailable or its folder cannot be written."""
+    from .outputs import WRITERS
+
+    for index, out in enumerate(scene.outputs):
+        if out.kind not in WRITERS:
+            raise SceneError(
+                f"outputs[{index}]: kind {out.kind!r} is not available in this version"
+            )
+        ensure_writable_dir(Path(out.path) if out.kind != "frames" else Path(out.path) / "frame")
+
+
+def render_scene(scene: Scene, *, quiet: bool = False) -> list[Path]:
+    """Run every output of ``scene``; returns the paths written."""
+    from .outputs import write_output
+
+    check_outputs(scene)
+    state = SceneState(scene=scene, rgbd=load_source(scene), quiet=quiet)
+    written: list[Path] = []
+    for index, out in enumerate(scene.outputs):
+        written.extend(write_output(state, out, index))
+    return written
