@@ -10,6 +10,14 @@ from .conventions import disparity_to_metres, metres_to_disparity
 from .errors import InputError
 
 
+def metric_range_of(distance: np.ndarray) -> tuple[float, float]:
+    """(near, far) for metric distances: their extremes; far = 2 near for a constant scene."""
+    near, far = float(np.min(distance)), float(np.max(distance))
+    if far <= near:  # any range that contains the single distance will do
+        far = near * 2.0
+    return near, far
+
+
 @dataclass
 class RGBDPanorama:
     """An equirectangular colour image with per-pixel depth.
@@ -70,7 +78,5 @@ class RGBDPanorama:
         cls, rgb: np.ndarray, distance: np.ndarray, name: str = "panorama"
     ) -> RGBDPanorama:
         """Build from metric distances; near/far are the finite extremes of ``distance``."""
-        near, far = float(np.min(distance)), float(np.max(distance))
-        if far <= near:  # a constant-distance scene: any range that contains it
-            far = near * 2.0
+        near, far = metric_range_of(distance)
         return cls(rgb, metres_to_disparity(distance, near, far), (near, far), name)

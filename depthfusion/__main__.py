@@ -1,0 +1,7 @@
+"""``python -m depthfusion`` = the ``depthfusion`` command."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())
