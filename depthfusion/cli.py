@@ -9,6 +9,8 @@ import argparse
 import logging
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from . import __version__
@@ -17,12 +19,20 @@ from .errors import DepthFusionError
 log = logging.getLogger("depthfusion")
 
 
-def _setup_logging(quiet: bool, verbose: bool) -> None:
+@contextmanager
+def _cli_logging(quiet: bool, verbose: bool) -> Iterator[None]:
+    """Messages as ``depthfusion: ...`` on stderr while the command runs; restored afterwards
+    so that in-process callers (tests, notebooks) keep their own logging set-up."""
+    saved = (log.handlers[:], log.level, log.propagate)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("depthfusion: %(message)s"))
     log.handlers[:] = [handler]
     log.setLevel(logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO)
     log.propagate = False
+    try:
+        yield
+    finally:
+        log.handlers[:], log.level, log.propagate = saved
 
 
 def resolve_scene_arg(value: str) -> Path:
@@ -136,9 +146,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    _setup_logging(getattr(args, "quiet", False), getattr(args, "verbose", False))
     try:
-        return args.func(args)
+        with _cli_logging(getattr(args, "quiet", False), getattr(args, "verbose", False)):
+            return args.func(args)
     except DepthFusionError as exc:
         print(f"depthfusion: error: {exc}", file=sys.stderr)
         return exc.exit_code

@@ -1,0 +1,297 @@
+"""Render a textured mesh (the displaced panorama sphere) to uint8 images, mono or stereo.
+
+The mesh and its texture go to the GPU once; each frame only uploads one matrix, draws, and
+reads the pixels back. Framebuffers are cached per size.
+
+Colour space: the panorama is sRGB uint8. The texture uses the sRGB internal format
+(GL_SRGB8) and the framebuffer is sRGB (GL_SRGB8_ALPHA8, drawn with GL_FRAMEBUFFER_SRGB
+enabled), so filtering (mipmaps, trilinear, anisotropic, MSAA resolve) averages linear
+light and the output is sRGB again: one decode, one encode, no double gamma. A flat
+colour round-trips exactly (tested for every 8-bit level).
+
+Texture sampling: u wraps (REPEAT; the seam column has u slightly above 1), v clamps;
+mipmapped trilinear with the context's maximum anisotropy. No face culling (the sphere is
+seen from inside), depth test on.
+
+Readback: the projection is mirrored vertically before drawing, so GL's bottom-up row order
+stores the image's top row first and ``glReadPixels`` writes straight into the caller's
+(h, w, 3) array with no flip or copy (the winding flip is harmless: no culling).
+
+GL state: each draw sets what it needs (``enable_only(DEPTH_TEST)``, GL_FRAMEBUFFER_SRGB on
+for the draw and resolve, off again after) and rebinds the caller's framebuffer and
+viewport, so a window (preview) can share the context.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+import moderngl
+import numpy as np
+
+from ..pose import Pose
+from .camera import eye_matrices
+from .gl import (
+    GL_FRAMEBUFFER_SRGB,
+    GL_SRGB8,
+    GL_SRGB8_ALPHA8,
+    RenderError,
+    gl_info,
+    load_program,
+    max_render_size,
+)
+
+# Mirrors clip-space y: GL then stores the top image row first (see module docstring).
+_FLIP_Y = np.diag([1.0, -1.0, 1.0, 1.0])
+_MAX_CACHED_SIZES = 4
+
+
+@dataclass
+class _Targets:
+    """Framebuffers of one size: ``draw`` (multisampled or not) and ``read`` (single-sample)."""
+
+    draw: moderngl.Framebuffer
+    read: moderngl.Framebuffer
+    objects: list[Any]
+
+    def release(self) -> None:
+        for obj in self.objects:
+            obj.release()
+
+
+class MeshRenderer:
+    """Draws one textured triangle mesh from any pose into uint8 RGB images.
+
+    Parameters
+    ----------
+    ctx : moderngl.Context
+        From :func:`depthfusion.render.gl.get_context` (headless) or a window.
+    vertices : (n, 3) float32
+        World positions in metres.
+    uvs : (n, 2) float32
+        Texture coordinates, u right, v down from the image's top row (v = (y + 0.5) / H);
+        u may exceed 1 at a duplicated seam column (u wraps).
+    faces : (m, 3) uint32
+        Triangle vertex indices (any winding).
+    texture : (H, W, 3) uint8
+        sRGB image, top row first.
+    samples : int
+        MSAA samples per pixel: 0 (off), 2, 4, ... up to the context's GL_MAX_SAMPLES.
+    """
+
+    def __init__(
+        self,
+        ctx: moderngl.Context,
+        vertices: np.ndarray,
+        uvs: np.ndarray,
+        faces: np.ndarray,
+        texture: np.ndarray,
+        samples: int = 4,
+    ) -> None:
+        self.ctx = ctx
+        info = gl_info(ctx)
+        self.max_size = max_render_size(ctx)
+        vertices = np.ascontiguousarray(vertices, dtype=np.float32)
+        uvs = np.ascontiguousarray(uvs, dtype=np.float32)
+        faces = np.ascontiguousarray(faces, dtype=np.uint32)
+        texture = np.ascontiguousarray(texture, dtype=np.uint8)
+        _check_mesh(vertices, uvs, faces, texture)
+        if samples not in (0, 1) and (samples & (samples - 1) or samples > info["max_samples"]):
+            raise RenderError(
+                f"MSAA samples={samples} unsupported: use 0 or a power of two up to "
+                f"{info['max_samples']} ({info['renderer']})"
+            )
+        self.samples = 0 if samples == 1 else int(samples)
+        tex_h, tex_w = texture.shape[:2]
+        if max(tex_w, tex_h) > info["max_texture_size"]:
+            raise RenderError(
+                f"panorama texture {tex_w}x{tex_h} exceeds this OpenGL's texture limit of "
+                f"{info['max_texture_size']} pixels per side ({info['renderer']}); "
+                "use a smaller panorama"
+            )
+
+        self.program = load_program(ctx, "mesh")
+        self._mvp = self.program["m_mvp"]
+        self.program["texture0"] = 0
+        self._vbo_pos = ctx.buffer(vertices)
+        self._vbo_uv = ctx.buffer(uvs)
+        self._ibo = ctx.buffer(faces)
+        self.vao = ctx.vertex_array(
+            self.program,
+            [(self._vbo_pos, "3f", "in_position"), (self._vbo_uv, "2f", "in_texcoord_0")],
+            index_buffer=self._ibo,
+            index_element_size=4,
+        )
+        self.triangle_count = int(faces.shape[0])
+
+        self.texture = ctx.texture(
+            (tex_w, tex_h), 3, data=texture, alignment=1, internal_format=GL_SRGB8
+        )
+        self.texture.repeat_x = True
+        self.texture.repeat_y = False
+        self.texture.build_mipmaps()  # also sets LINEAR_MIPMAP_LINEAR / LINEAR
+        self.texture.anisotropy = min(16.0, info["max_anisotropy"])
+        self._targets: OrderedDict[tuple[int, int], _Targets] = OrderedDict()
+        self._default_fbo: moderngl.Framebuffer | None = None
+
+    @classmethod
+    def from_mesh(cls, ctx: moderngl.Context, mesh: Any, samples: int = 4) -> MeshRenderer:
+        """From any object with ``vertices``, ``uvs``, ``faces`` and ``texture`` (a SphereMesh)."""
+        return cls(ctx, mesh.vertices, mesh.uvs, mesh.faces, mesh.texture, samples=samples)
+
+    # --- frames --------------------------------------------------------------------------------
+
+    def render(
+        self,
+        pose: Pose,
+        size: tuple[int, int],
+        fov: float,
+        eye: float = 0.0,
+        convergence: float | None = None,
+        near: float = 0.05,
+        far: float = 1000.0,
+        *,
+        aspect: float | None = None,
+        out: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """One view as (h, w, 3) uint8 RGB, top row first.
+
+        pose : the camera (its ``fov`` is not read: resolve it into ``fov`` first).
+        size : (width, height) in pixels.
+        fov : horizontal field of view in degrees.
+        eye : offset along the camera's right axis in metres (-ipd/2 = left eye).
+        convergence : zero-disparity distance in metres; None = parallel frusta.
+        aspect : display aspect w/h if not width/height (anamorphic sbs-half eyes).
+        out : optional (h, w, 3) uint8 C-contiguous array to fill (no allocation).
+        """
+        width, height = self._check_size(size)
+        if out is None:
+            out = np.empty((height, width, 3), dtype=np.uint8)
+        elif out.shape != (height, width, 3) or out.dtype != np.uint8 or not out.flags.c_contiguous:
+            raise ValueError(f"out must be a C-contiguous ({height}, {width}, 3) uint8 array")
+        view, proj = eye_matrices(pose, eye, convergence, fov, (width, height), near, far, aspect)
+        # moderngl rebinds the context's current framebuffer after creating or reading one;
+        # remember the caller's (never a released one) and hand it back after drawing.
+        prev_fbo, prev_viewport = self._caller_framebuffer(), self.ctx.viewport
+        targets = self._targets_for(width, height)
+        try:
+            self._draw(targets, _FLIP_Y @ proj @ view)
+        finally:
+            prev_fbo.use()
+            if prev_viewport is not None:
+                self.ctx.viewport = prev_viewport
+        targets.read.read_into(out, components=3, alignment=1)
+        return out
+
+    def render_stereo(
+        self,
+        pose: Pose,
+        size: tuple[int, int],
+        fov: float,
+        ipd: float,
+        convergence: float | None,
+        near: float = 0.05,
+        far: float = 1000.0,
+        *,
+        aspect: float | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(left, right) views: eyes at -ipd/2 and +ipd/2 along the camera's right axis,
+        parallel axes, off-axis frusta converging at ``convergence`` metres (camera.py)."""
+        kwargs = dict(near=near, far=far, aspect=aspect)
+        left = self.render(pose, size, fov, -ipd / 2.0, convergence, **kwargs)
+        right = self.render(pose, size, fov, ipd / 2.0, convergence, **kwargs)
+        return left, right
+
+    def _draw(self, targets: _Targets, mvp: np.ndarray) -> None:
+        ctx = self.ctx
+        self._mvp.write(mvp.T.astype(np.float32).tobytes())  # GL is column-major
+        targets.draw.use()
+        targets.draw.clear(0.0, 0.0, 0.0, 1.0, depth=1.0)
+        ctx.enable_only(moderngl.DEPTH_TEST)  # no culling: the sphere is seen from inside
+        ctx.enable_direct(GL_FRAMEBUFFER_SRGB)
+        try:
+            self.texture.use(0)
+            self.vao.render(moderngl.TRIANGLES)
+            if targets.read is not targets.draw:
+                ctx.copy_framebuffer(targets.read, targets.draw)  # MSAA resolve, linear light
+        finally:
+            ctx.disable_direct(GL_FRAMEBUFFER_SRGB)  # leave shared state as we found it
+
+    def _caller_framebuffer(self) -> moderngl.Framebuffer:
+        fbo = self.ctx.fbo
+        if fbo is not None and not isinstance(fbo.mglo, moderngl.InvalidObject):
+            return fbo
+        # A standalone context starts on framebuffer 0; a released one must not stay bound
+        # (moderngl would rebind its deleted name: GL_INVALID_OPERATION).
+        if self._default_fbo is None:
+            self._default_fbo = self.ctx.detect_framebuffer(0)
+        if fbo is not None:
+            self._default_fbo.use()
+        return self._default_fbo
+
+    # --- framebuffers --------------------------------------------------------------------------
+
+    def _check_size(self, size: tuple[int, int]) -> tuple[int, int]:
+        width, height = (int(s) for s in size)
+        if width < 1 or height < 1:
+            raise RenderError(f"render size {width}x{height}: both sides must be >= 1 pixel")
+        if max(width, height) > self.max_size:
+            raise RenderError(
+                f"render size {width}x{height} exceeds this OpenGL's limit of {self.max_size} "
+                f"pixels per side ({gl_info(self.ctx)['renderer']})"
+            )
+        return width, height
+
+    def _targets_for(self, width: int, height: int) -> _Targets:
+        key = (width, height)
+        targets = self._targets.get(key)
+        if targets is not None:
+            self._targets.move_to_end(key)
+            return targets
+        ctx, size = self.ctx, key
+        color = ctx.texture(size, 4, internal_format=GL_SRGB8_ALPHA8)
+        if self.samples:
+            ms_color = ctx.texture(size, 4, samples=self.samples, internal_format=GL_SRGB8_ALPHA8)
+            ms_depth = ctx.depth_renderbuffer(size, samples=self.samples)
+            draw = ctx.framebuffer([ms_color], ms_depth)
+            read = ctx.framebuffer([color])
+            targets = _Targets(draw, read, [draw, read, ms_color, ms_depth, color])
+        else:
+            depth = ctx.depth_renderbuffer(size)
+            draw = read = ctx.framebuffer([color], depth)
+            targets = _Targets(draw, read, [draw, color, depth])
+        self._targets[key] = targets
+        while len(self._targets) > _MAX_CACHED_SIZES:
+            self._targets.popitem(last=False)[1].release()
+        return targets
+
+    # --- lifetime ------------------------------------------------------------------------------
+
+    def release(self) -> None:
+        """Free the GPU objects (the context itself stays)."""
+        for targets in self._targets.values():
+            targets.release()
+        self._targets.clear()
+        for obj in (self.vao, self._vbo_pos, self._vbo_uv, self._ibo, self.texture, self.program):
+            obj.release()
+
+    def __enter__(self) -> MeshRenderer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def _check_mesh(vertices: np.ndarray, uvs: np.ndarray, faces: np.ndarray, texture: np.ndarray):
+    if vertices.ndim != 2 or vertices.shape[1] != 3 or len(vertices) == 0:
+        raise RenderError(f"mesh vertices must be (n, 3), got {vertices.shape}")
+    if uvs.shape != (len(vertices), 2):
+        raise RenderError(f"mesh uvs must be ({len(vertices)}, 2), got {uvs.shape}")
+    if faces.ndim != 2 or faces.shape[1] != 3 or len(faces) == 0:
+        raise RenderError(f"mesh faces must be (m, 3), got {faces.shape}")
+    if int(faces.max()) >= len(vertices):
+        raise RenderError(f"mesh face index {int(faces.max())} >= vertex count {len(vertices)}")
+    if texture.ndim != 3 or texture.shape[2] != 3:
+        raise RenderError(f"texture must be (H, W, 3) uint8, got {texture.shape}")
