@@ -1,12 +1,22 @@
-"""Output kinds: one writer per ``kind`` of the scene's ``outputs`` list."""
+"""Output kinds: one writer per ``kind`` of the scene's ``outputs`` list.
+
+View outputs (still, video, frames) render the sphere mesh with the headless renderer. Their
+``size`` is one eye's picture; the composed frame follows the layout (render/layouts.py). For
+video, odd eye sizes are rounded up to even (4:2:0 chroma needs even frames) with a notice.
+``left-right-files`` writes two outputs, ``<stem>_left<suffix>`` and ``<stem>_right<suffix>``.
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
+from typing import Any
 
 from .export import export_mesh
 from .pipeline import SceneState
+from .pose import Pose
 from .rgbd_io import save_rgbd
 
 log = logging.getLogger("depthfusion")
@@ -27,7 +37,133 @@ def _rgbd(state: SceneState, out, index: int) -> list[Path]:
     return [path, depth_path, preview_path]
 
 
-WRITERS = {"mesh": _mesh, "rgbd": _rgbd}
+# --- view outputs -----------------------------------------------------------------------------
+
+
+def _renderer(state: SceneState, samples: int):
+    """One MeshRenderer per MSAA setting, shared by all view outputs (mesh uploaded once)."""
+    key = f"renderer/{samples}"
+    if key not in state.cache:
+        from .render.gl import get_context
+        from .render.renderer import MeshRenderer
+
+        state.cache[key] = MeshRenderer.from_mesh(get_context(), state.mesh, samples=samples)
+    return state.cache[key]
+
+
+def _side_paths(path: Path) -> tuple[Path, Path]:
+    return path.with_name(f"{path.stem}_left{path.suffix}"), path.with_name(
+        f"{path.stem}_right{path.suffix}"
+    )
+
+
+def _view_renderer(state: SceneState, out, size: tuple[int, int]) -> Callable[[Pose], Any]:
+    """A function pose -> composed frame (or (left, right) for left-right-files)."""
+    from .render.layouts import render_frame
+
+    renderer = _renderer(state, out.samples)
+    cam, st = state.scene.camera, state.scene.stereo
+
+    def render(pose: Pose):
+        fov = pose.fov if pose.fov is not None else out.fov
+        return render_frame(
+            renderer, out.layout, pose, size, fov, st.ipd, st.convergence, cam.near, cam.far
+        )
+
+    return render
+
+
+def _still(state: SceneState, out, index: int) -> list[Path]:
+    from .writers import write_still
+
+    p = out.pose
+    pose = Pose(tuple(p.position), p.yaw, p.pitch, p.roll)
+    frame = _view_renderer(state, out, tuple(out.size))(pose)
+    paths = _side_paths(Path(out.path)) if out.layout == "left-right-files" else (Path(out.path),)
+    frames = frame if out.layout == "left-right-files" else (frame,)
+    for path, image in zip(paths, frames, strict=True):
+        write_still(path, image)
+    log.info("outputs[%d]: still (%s) -> %s", index, out.layout, ", ".join(str(p) for p in paths))
+    return list(paths)
+
+
+def _even_eye_size(out, index: int) -> tuple[int, int]:
+    from .writers import even_size
+
+    size = even_size(*out.size)
+    if size != tuple(out.size):
+        log.info(
+            "outputs[%d].size: %dx%d rounded up to %dx%d (video frames must be even)",
+            index,
+            *out.size,
+            *size,
+        )
+    return size
+
+
+def _sequence(
+    state: SceneState, out, index: int, open_writer: Callable[[Path, ExitStack], Any], size
+) -> list[Path]:
+    """Render the camera path through one or two writers (two for left-right-files)."""
+    from .writers import progress
+
+    poses, fps = state.poses()
+    paths = (
+        list(_side_paths(Path(out.path))) if out.layout == "left-right-files" else [Path(out.path)]
+    )
+    render = _view_renderer(state, out, size)
+    with ExitStack() as stack:
+        writers = [open_writer(p, stack) for p in paths]
+        bar = stack.enter_context(progress(len(poses), f"outputs[{index}] {out.kind}", state.quiet))
+        for pose in poses:
+            frame = render(pose)
+            for writer, image in zip(
+                writers, frame if len(writers) == 2 else (frame,), strict=True
+            ):
+                writer.write(image)
+            bar.update(1)
+    log.info(
+        "outputs[%d]: %s (%s, %d frames at %g fps) -> %s",
+        index,
+        out.kind,
+        out.layout,
+        len(poses),
+        fps,
+        ", ".join(map(str, paths)),
+    )
+    return paths
+
+
+def _video(state: SceneState, out, index: int) -> list[Path]:
+    from .writers import VideoWriter
+
+    _, fps = state.poses()
+    size = _even_eye_size(out, index)
+
+    def open_writer(path: Path, stack: ExitStack):
+        return stack.enter_context(
+            VideoWriter(path, fps, crf=out.crf, preset=out.preset, bitrate=out.bitrate)
+        )
+
+    return _sequence(state, out, index, open_writer, size)
+
+
+def _frames(state: SceneState, out, index: int) -> list[Path]:
+    from .writers import FramesWriter
+
+    def open_writer(path: Path, stack: ExitStack):
+        return stack.enter_context(FramesWriter(path))
+
+    return _sequence(state, out, index, open_writer, tuple(out.size))
+
+
+WRITERS: dict[str, Callable[[SceneState, Any, int], list[Path]]] = {
+    "mesh": _mesh,
+    "rgbd": _rgbd,
+    "still": _still,
+    "video": _video,
+    "frames": _frames,
+}
 
 
 def write_output(state: SceneState, out, index: int) -> list[Path]:

@@ -12,8 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from .atomic import ensure_writable_dir
+from .camera_path import CameraPath, Keyframe, preset_path
 from .errors import SceneError
 from .mesh import SphereMesh, build_sphere_mesh
+from .pose import Pose
 from .rgbd import RGBDPanorama
 from .scene import Scene
 from .sources import load_source
@@ -31,12 +33,41 @@ class SceneState:
     _mesh: SphereMesh | None = None
     cache: dict[str, Any] = field(default_factory=dict)
 
+    def poses(self) -> tuple[list[Pose], float]:
+        """The camera path's poses (one per frame) and its frame rate, computed once."""
+        if "poses" not in self.cache:
+            self.cache["poses"] = camera_poses(self.scene)
+        return self.cache["poses"]
+
     @property
     def mesh(self) -> SphereMesh:
         """The displaced sphere, built on first use."""
         if self._mesh is None:
             self._mesh = build_mesh(self.scene, self.rgbd)
         return self._mesh
+
+
+def camera_path(scene: Scene) -> tuple[CameraPath, float, float]:
+    """The scene's camera path, its frame rate and its duration in seconds."""
+    cam = scene.camera
+    if cam.keyframes is not None:
+        keys = [
+            Keyframe(k.t, tuple(k.position), k.yaw, k.pitch, k.roll, k.fov) for k in cam.keyframes
+        ]
+        path = CameraPath(keys, duration=cam.duration, where="camera.keyframes")
+        return path, cam.fps, cam.duration or keys[-1].t
+    spec = cam.path
+    path = preset_path(spec.preset, spec.duration, where="camera.path", **spec.preset_params())
+    return path, spec.fps, spec.duration
+
+
+def camera_poses(scene: Scene) -> tuple[list[Pose], float]:
+    """One pose per frame along the scene's camera path, and the frame rate."""
+    path, fps, duration = camera_path(scene)
+    poses = path.poses(fps, duration)
+    if not poses:
+        raise SceneError(f"camera: a path of {duration:g} s at {fps:g} fps has no frames")
+    return poses, fps
 
 
 def build_mesh(scene: Scene, rgbd: RGBDPanorama) -> SphereMesh:
@@ -76,7 +107,7 @@ def check_outputs(scene: Scene) -> None:
             raise SceneError(
                 f"outputs[{index}]: kind {out.kind!r} is not available in this version"
             )
-        ensure_writable_dir(Path(out.path) if out.kind != "frames" else Path(out.path) / "frame")
+        ensure_writable_dir(Path(out.path))
 
 
 def render_scene(scene: Scene, *, quiet: bool = False) -> list[Path]:

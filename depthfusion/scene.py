@@ -206,25 +206,52 @@ class KeyframeSpec(PoseSpec):
 
 class PathSpec(_Model):
     preset: str = "swing"
-    """orbit (circle), swing, dolly, zoom or look-around."""
+    """orbit (alias circle), swing, dolly, zoom or look-around."""
     duration: float = Field(8.0, gt=0)
     """Seconds."""
     fps: float = Field(30.0, gt=0)
     """Frames per second."""
-    easing: Literal["linear", "ease-in-out", "ease-in", "ease-out"] = "ease-in-out"
-    """Time re-mapping over the whole path."""
-    radius: float | None = Field(None, gt=0)
-    """orbit: circle radius in metres."""
-    amplitude: float | None = Field(None, gt=0)
-    """swing: sideways sway in metres; dolly: distance in metres."""
-    yaw: float = 0.0
-    """Heading of the path in degrees (where the camera looks at the start)."""
+    easing: Literal["linear", "ease-in-out", "ease-in", "ease-out"] | None = None
+    """Time re-mapping over the whole path (default: the preset's own)."""
+    position: Vec3 | None = None
+    """Where the path starts or centres (metres; default the sphere's centre)."""
+    yaw: float | None = None
+    """Heading in degrees (where the camera looks)."""
+    pitch: float | None = None
+    """Pitch in degrees."""
+    roll: float | None = None
+    """Roll in degrees."""
+    fov: float | None = None
+    """Horizontal field of view in degrees (default: each output's)."""
+    radius: float | None = Field(None, ge=0)
+    """orbit: circle radius in metres (default 0.3)."""
+    cycles: float | None = None
+    """orbit, swing: number of full periods (default 1)."""
+    target: Vec3 | None = None
+    """orbit: a point to keep looking at (default: look along yaw)."""
+    amplitude: float | None = Field(None, ge=0)
+    """swing: sideways sway in metres (default 0.2)."""
+    yaw_amplitude: float | None = None
+    """swing: counter-yaw in degrees (default 5)."""
+    distance: float | None = None
+    """dolly: metres forward (default 0.5)."""
+    back: bool | None = None
+    """dolly: return to the start (default true)."""
     fov_start: float | None = None
-    """zoom: field of view at the start (degrees)."""
+    """zoom: field of view at the start (degrees, default 90)."""
     fov_end: float | None = None
-    """zoom: field of view at the end (degrees)."""
+    """zoom: field of view at the end (degrees, default 60)."""
+    turns: float | None = None
+    """look-around: number of 360° turns (default 1)."""
 
-    _fovs = field_validator("fov_start", "fov_end")(classmethod(lambda cls, v: _check_fov(v)))
+    _fovs = field_validator("fov", "fov_start", "fov_end")(
+        classmethod(lambda cls, v: _check_fov(v))
+    )
+
+    def preset_params(self) -> dict[str, Any]:
+        """The preset's own parameters that the scene sets (None = the preset's default)."""
+        skip = {"preset", "duration", "fps"}
+        return {k: v for k, v in self.model_dump().items() if k not in skip and v is not None}
 
 
 class Camera(_Model):
