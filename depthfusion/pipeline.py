@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 from .atomic import ensure_writable_dir
-from .camera_path import CameraPath, Keyframe, preset_path
 from .errors import SceneError
 from .mesh import SphereMesh, build_sphere_mesh
 from .pose import Pose
@@ -47,23 +46,9 @@ class SceneState:
         return self._mesh
 
 
-def camera_path(scene: Scene) -> tuple[CameraPath, float, float]:
-    """The scene's camera path, its frame rate and its duration in seconds."""
-    cam = scene.camera
-    if cam.keyframes is not None:
-        keys = [
-            Keyframe(k.t, tuple(k.position), k.yaw, k.pitch, k.roll, k.fov) for k in cam.keyframes
-        ]
-        path = CameraPath(keys, duration=cam.duration, where="camera.keyframes")
-        return path, cam.fps, cam.duration or keys[-1].t
-    spec = cam.path
-    path = preset_path(spec.preset, spec.duration, where="camera.path", **spec.preset_params())
-    return path, spec.fps, spec.duration
-
-
 def camera_poses(scene: Scene) -> tuple[list[Pose], float]:
     """One pose per frame along the scene's camera path, and the frame rate."""
-    path, fps, duration = camera_path(scene)
+    path, fps, duration = scene.camera.build_path()
     poses = path.poses(fps, duration)
     if not poses:
         raise SceneError(f"camera: a path of {duration:g} s at {fps:g} fps has no frames")

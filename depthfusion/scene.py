@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from .camera_path import CameraPath, Keyframe, preset_path
 from .conventions import DEFAULT_IPD
 from .errors import SceneError
 
@@ -280,6 +281,20 @@ class Camera(_Model):
             raise ValueError(f"near ({self.near}) must be less than far ({self.far})")
         return self
 
+    def build_path(self) -> tuple[CameraPath, float, float]:
+        """The camera path, its frame rate and its duration in seconds (SceneError if invalid)."""
+        if self.keyframes is not None:
+            keys = [
+                Keyframe(k.t, tuple(k.position), k.yaw, k.pitch, k.roll, k.fov)
+                for k in self.keyframes
+            ]
+            path = CameraPath(keys, duration=self.duration, where="camera.keyframes")
+            return path, self.fps, self.duration or keys[-1].t
+        spec = self.path
+        assert spec is not None  # _path_or_keyframes fills in the default
+        path = preset_path(spec.preset, spec.duration, where="camera.path", **spec.preset_params())
+        return path, spec.fps, spec.duration
+
 
 class Stereo(_Model):
     ipd: float = Field(DEFAULT_IPD, ge=0)
@@ -435,7 +450,7 @@ def _parse_override(item: str) -> tuple[list[str | int], Any]:
     except yaml.YAMLError:
         value = raw
     parts: list[str | int] = [int(p) if p.isdigit() else p for p in key.strip().split(".")]
-    if not all(parts) or not key.strip():
+    if any(p == "" for p in parts):
         raise SceneError(f"--set {item}: empty key")
     return parts, value
 
@@ -524,6 +539,10 @@ def load_scene(
     except ValidationError as exc:
         raise SceneError(format_validation_error(exc, str(path))) from None
     _check_finite(data, str(path))
+    try:
+        scene.camera.build_path()  # preset names and parameters, keyframe order
+    except SceneError as exc:
+        raise SceneError(f"{path}: {exc}") from None
     return resolve_paths(scene, path.resolve().parent, Path(output_dir) if output_dir else None)
 
 
