@@ -320,8 +320,10 @@ class _ViewOutput(_OutputBase):
     """Horizontal field of view in degrees."""
     layout: Layout = "sbs"
     """sbs, sbs-half, tb, anaglyph, mono or left-right-files."""
-    samples: int = Field(4, ge=0, le=16)
-    """Multisampling (0 turns it off)."""
+    samples: int | None = Field(None, ge=0, le=16)
+    """MSAA samples (0 = off); default 4 on GPUs, 0 on software GL (llvmpipe), where it costs ~2x."""
+    anisotropy: float | None = Field(None, ge=1, le=16)
+    """Anisotropic texture filtering (1 = trilinear only); default 16 on GPUs, 1 on software GL."""
 
     _fov = field_validator("fov")(classmethod(lambda cls, v: _check_fov(v)))
     _size = field_validator("size")(classmethod(lambda cls, v: _check_size(v)))
