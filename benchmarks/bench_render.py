@@ -61,7 +61,7 @@ def main() -> None:
             render_s = timed(lambda renderer=renderer, frame=frame: frame(poses[0]), 5)
             eye_buf = np.empty((size[1], size[0], 3), np.uint8)
             target = next(iter(renderer._targets.values())).read
-            readback_s = timed(lambda target=target: target.read_into(eye_buf, components=3, alignment=1), 10)
+            readback_s = timed(lambda target=target, eye_buf=eye_buf: target.read_into(eye_buf, components=3, alignment=1), 10)
             frames = [frame(p) for p in poses]
             with tempfile.TemporaryDirectory() as tmp:
                 t = time.perf_counter()

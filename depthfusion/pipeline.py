@@ -100,7 +100,7 @@ def render_scene(scene: Scene, *, quiet: bool = False) -> list[Path]:
     from .outputs import write_output
 
     check_outputs(scene)
-    state = SceneState(scene=scene, rgbd=load_source(scene), quiet=quiet)
+    state = SceneState(scene=scene, rgbd=load_source(scene, quiet=quiet), quiet=quiet)
     written: list[Path] = []
     for index, out in enumerate(scene.outputs):
         written.extend(write_output(state, out, index))

@@ -87,8 +87,8 @@ class Generation(_Model):
     """Denoising steps."""
     guidance: float = Field(5.0, ge=0)
     """Classifier-free guidance scale (the paper finds about 5 best)."""
-    scheduler: Literal["ddim", "dpm++", "euler"] = "ddim"
-    """Sampler: ddim (as in the paper), dpm++ or euler (fewer steps)."""
+    scheduler: Literal["ddim", "dpm++", "dpm", "euler"] = "ddim"
+    """Sampler: ddim (as in the paper), dpm++ (alias dpm) or euler (fewer steps)."""
     negative_prompt: str = ""
     """What the image should not contain."""
     width: int = Field(1024, ge=64)
@@ -105,7 +105,7 @@ class Source(_Model):
     img2img: Img2Img | None = None
     """With panorama: transform it with LDM3D img2img guided by a prompt."""
     model: str | None = None
-    """LDM3D model: hub id (from the local cache) or a local folder; default the embedded model."""
+    """LDM3D model: hub id (from the local cache) or a local diffusers folder; default Intel/ldm3d-pano."""
     depth_model: str | None = None
     """Depth estimator for `depth: estimate` (hub id or folder); default Intel/dpt-large."""
     generation: Generation = Field(default_factory=Generation)

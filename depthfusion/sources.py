@@ -1,22 +1,105 @@
 """The source stage: a scene's ``source`` -> one RGBDPanorama.
 
-procedural: the built-in ray-caster (exact metric depth); panorama: an image and a depth file.
-The model-backed sources (prompt, img2img, depth: estimate) import ldm3d_core lazily so that
-rendering starts fast.
+procedural: the built-in ray-caster (exact metric depth); panorama: an image and a depth file
+(or ``depth: estimate``, monocular DPT depth), optionally transformed by LDM3D img2img;
+prompt: LDM3D text-to-RGBD panorama generation. The model-backed sources import ldm3d_core
+lazily so that rendering a file-backed scene starts fast.
 """
 
 from __future__ import annotations
 
 import logging
 
-from .errors import SceneError
+import numpy as np
+
+from .errors import InputError, SceneError
 from .rgbd import RGBDPanorama
-from .scene import Scene
+from .scene import Scene, Source
 
 log = logging.getLogger("depthfusion")
 
+# Scene-file sampler names -> ldm3d_core's (the scene file also accepts the sampler's
+# usual name `dpm++`).
+_SCHEDULERS = {"ddim": "ddim", "dpm++": "dpm", "dpm": "dpm", "euler": "euler"}
 
-def load_source(scene: Scene) -> RGBDPanorama:
+
+def default_ldm3d_model() -> str:
+    """The LDM3D model a scene gets when ``source.model`` is absent."""
+    from ldm3d_core.loading import DEFAULT_PANORAMA_MODEL
+
+    return DEFAULT_PANORAMA_MODEL
+
+
+def _load_ldm3d(src: Source, quiet: bool):
+    from ldm3d_core.errors import ModelNotFoundError
+    from ldm3d_core.loading import load_pipeline
+
+    model = src.model or default_ldm3d_model()
+    try:
+        return load_pipeline(model, device=src.device, dtype=src.dtype, progress=not quiet)
+    except ModelNotFoundError as exc:
+        raise InputError(f"source.model: {_first_line(exc)}") from None
+    except (ValueError, OSError) as exc:
+        raise InputError(f"source.model: {model}: {_first_line(exc)}") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _sampler_kwargs(src: Source) -> dict:
+    g = src.generation
+    return {
+        "num_inference_steps": g.steps,
+        "guidance_scale": g.guidance,
+        "scheduler": _SCHEDULERS[g.scheduler],
+        "negative_prompt": g.negative_prompt or None,
+        "seed": g.seed,
+        "panorama": True,
+    }
+
+
+def _generate(scene: Scene, quiet: bool) -> RGBDPanorama:
+    src = scene.source
+    g = src.generation
+    pipe = _load_ldm3d(src, quiet)
+    log.info("source: LDM3D %s, prompt %r (seed %d, %d steps)", pipe.name, src.prompt, g.seed, g.steps)
+    try:
+        out = pipe.txt2rgbd(src.prompt, width=g.width, height=g.width // 2, **_sampler_kwargs(src))
+    except ValueError as exc:
+        raise SceneError(f"source.generation: {_first_line(exc)}") from None
+    return RGBDPanorama(out.rgb[0], out.depth[0], name=f"prompt {src.prompt!r}")
+
+
+def _estimate_depth(src: Source, rgb: np.ndarray, quiet: bool) -> np.ndarray:
+    from ldm3d_core.depth import DepthModelNotFoundError, estimate_panorama_depth
+
+    log.info("source: estimating panorama depth (%s)", src.depth_model or "Intel/dpt-large")
+    try:
+        return estimate_panorama_depth(rgb, src.depth_model, device=src.device)
+    except DepthModelNotFoundError as exc:
+        raise InputError(f"source.depth_model: {_first_line(exc)}") from None
+    except ValueError as exc:
+        raise InputError(f"source.panorama.image: {_first_line(exc)}") from None
+
+
+def _img2img(scene: Scene, rgbd: RGBDPanorama, quiet: bool) -> RGBDPanorama:
+    src = scene.source
+    spec = src.img2img
+    pipe = _load_ldm3d(src, quiet)
+    log.info("source: LDM3D img2img %r (strength %.2f)", spec.prompt, spec.strength)
+    try:
+        out = pipe.img2img(
+            rgbd.rgb, rgbd.depth, spec.prompt, strength=spec.strength, **_sampler_kwargs(src)
+        )
+    except ValueError as exc:
+        raise SceneError(f"source.img2img: {_first_line(exc)}") from None
+    # LDM3D re-estimates depth in its own normalisation: metric ranges no longer hold.
+    return RGBDPanorama(out.rgb[0], out.depth[0], name=f"{rgbd.name} -> {spec.prompt!r}")
+
+
+def load_source(scene: Scene, *, quiet: bool = False) -> RGBDPanorama:
     """Produce the scene's RGBD panorama."""
     src = scene.source
     if src.procedural is not None:
@@ -27,27 +110,27 @@ def load_source(scene: Scene) -> RGBDPanorama:
         return generate_panorama(p.preset, seed=p.seed, width=p.width, supersample=p.supersample)
 
     if src.panorama is not None:
-        from .rgbd_io import load_rgbd
+        from .rgbd_io import load_rgbd, read_rgb
 
         pano = src.panorama
         if pano.depth is None:
             raise SceneError("source.panorama.depth: give a depth file (or `estimate`)")
         if pano.depth == "estimate":
-            raise SceneError(
-                "source.panorama.depth: `estimate` (monocular DPT depth) is not available in this "
-                "version; give a depth file"
+            rgb = read_rgb(pano.image)
+            h, w = rgb.shape[:2]
+            if w != 2 * h:
+                raise InputError(f"{pano.image}: panorama must be 2:1 (equirectangular), got {w}x{h}")
+            depth = _estimate_depth(src, rgb, quiet)
+            rgbd = RGBDPanorama(rgb, depth, name=str(pano.image))
+        else:
+            log.info("source: panorama %s + depth %s", pano.image, pano.depth)
+            rgbd = load_rgbd(
+                pano.image,
+                pano.depth,
+                units=pano.depth_units,
+                depth_scale=pano.depth_scale,
+                max_invalid_fraction=pano.max_invalid_fraction,
             )
-        if src.img2img is not None:
-            raise SceneError("source.img2img: LDM3D img2img is not available in this version")
-        log.info("source: panorama %s + depth %s", pano.image, pano.depth)
-        return load_rgbd(
-            pano.image,
-            pano.depth,
-            units=pano.depth_units,
-            depth_scale=pano.depth_scale,
-            max_invalid_fraction=pano.max_invalid_fraction,
-        )
+        return _img2img(scene, rgbd, quiet) if src.img2img is not None else rgbd
 
-    raise SceneError(
-        "source.prompt: text-to-RGBD generation (LDM3D) is not available in this version"
-    )
+    return _generate(scene, quiet)

@@ -1,8 +1,22 @@
-"""The ``ldm3d`` command: model-side tools (depth codec conversions; more as the model lands)."""
+"""The ``ldm3d`` command: LDM3D generation (text -> RGBD, panoramas, RGBD img2img) and tools.
+
+    ldm3d generate "a cozy cabin" -o out/
+    ldm3d generate "360 view of a snowy village" --panorama -o out/
+    ldm3d img2img --image pano.png --depth pano_depth.png "at night" --strength 0.6 --panorama -o out/
+    ldm3d make-tiny-model tiny/ --channels 4
+    ldm3d pack-depth depth16.png -o packed.png
+
+Each image is written as ``NAME_rgb.png`` (8-bit RGB) and ``NAME_depth.png`` (16-bit
+grayscale, 65535 nearest) in the output folder. User errors print one line,
+``ldm3d: error: ...``, and exit with status 2.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
+import re
+import secrets
 import sys
 from pathlib import Path
 
@@ -11,41 +25,273 @@ from PIL import Image
 
 from . import __version__
 from .codec import pack_depth16, unpack_depth16
+from .errors import ModelNotFoundError
+
+
+class UserError(Exception):
+    """A mistake in the command line or its inputs: reported in one line, exit status 2."""
 
 
 def _read(path: Path) -> np.ndarray:
     try:
-        return np.asarray(Image.open(path))
+        with Image.open(path) as im:
+            return np.asarray(im)
     except FileNotFoundError:
-        raise SystemExit(f"ldm3d: error: {path}: file not found") from None
+        raise UserError(f"{path}: file not found") from None
     except OSError as exc:
-        raise SystemExit(f"ldm3d: error: {path}: cannot read image ({exc})") from None
+        raise UserError(f"{path}: cannot read image ({exc})") from None
+
+
+def _write_png(array: np.ndarray, path: Path) -> None:
+    """Write a PNG atomically: a temporary name in the same folder, then os.replace."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        Image.fromarray(array).save(tmp, format="PNG")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+# -- depth codec tools --------------------------------------------------------------------
 
 
 def cmd_pack(args: argparse.Namespace) -> int:
     depth = _read(args.input)
     if depth.ndim != 2 or depth.dtype != np.uint16:
-        raise SystemExit(
-            f"ldm3d: error: {args.input}: expected a 16-bit grayscale PNG, got {depth.dtype} {depth.shape}"
+        raise UserError(
+            f"{args.input}: expected a 16-bit grayscale PNG, got {depth.dtype} {depth.shape}"
         )
-    Image.fromarray(pack_depth16(depth)).save(args.output)
+    _write_png(pack_depth16(depth), args.output)
     return 0
 
 
 def cmd_unpack(args: argparse.Namespace) -> int:
     packed = _read(args.input)
     if packed.ndim != 3 or packed.shape[2] != 3 or packed.dtype != np.uint8:
-        raise SystemExit(
-            f"ldm3d: error: {args.input}: expected an 8-bit 3-channel packed depth PNG"
-        )
-    Image.fromarray(unpack_depth16(packed)).save(args.output)
+        raise UserError(f"{args.input}: expected an 8-bit 3-channel packed depth PNG")
+    _write_png(unpack_depth16(packed), args.output)
     return 0
 
 
+# -- generation ---------------------------------------------------------------------------
+
+
+def _slug(text: str, limit: int = 40) -> str:
+    s = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:limit].strip("-")
+    return s or "ldm3d"
+
+
+def _stems(args: argparse.Namespace, prompts: list[str], seeds: list[int] | None) -> list[str]:
+    n = len(prompts)
+    if args.name:
+        return [args.name] if n == 1 else [f"{args.name}_{i:02d}" for i in range(n)]
+    seeds = seeds or list(range(n))
+    stems = [f"{_slug(p)}_s{s}" for p, s in zip(prompts, seeds, strict=True)]
+    if len(set(stems)) < n:
+        stems = [f"{s}_{i:02d}" for i, s in enumerate(stems)]
+    return stems
+
+
+def _write_outputs(args: argparse.Namespace, out) -> None:
+    args.output.mkdir(parents=True, exist_ok=True)
+    for i, stem in enumerate(_stems(args, out.prompts, out.seeds)):
+        rgb_path = args.output / f"{stem}_rgb.png"
+        depth_path = args.output / f"{stem}_depth.png"
+        _write_png(out.rgb[i], rgb_path)
+        _write_png(out.depth16[i], depth_path)
+        print(rgb_path)
+        print(depth_path)
+
+
+def _precheck(args: argparse.Namespace) -> None:
+    """Cheap checks before the (slow) model load; the pipelines check everything again."""
+    for name in ("height", "width"):
+        v = getattr(args, name)
+        if v is not None and v % 8:
+            raise UserError(f"--{name} must be a multiple of 8, got {v}")
+    strength = getattr(args, "strength", None)
+    if strength is not None and not 0.0 <= strength <= 1.0:
+        raise UserError(f"--strength must be in [0, 1], got {strength}")
+
+
+def _load(args: argparse.Namespace):
+    import diffusers.utils.logging
+    import transformers.utils.logging
+
+    from .loading import DEFAULT_MODEL, DEFAULT_PANORAMA_MODEL, load_pipeline
+
+    # Loading bars and library chatter would bury the one-line errors; keep the step bar.
+    for lib in (diffusers.utils.logging, transformers.utils.logging):
+        lib.disable_progress_bar()
+        lib.set_verbosity_error()
+    model = args.model or (DEFAULT_PANORAMA_MODEL if args.panorama else DEFAULT_MODEL)
+    return load_pipeline(model, device=args.device, dtype=args.dtype, progress=not args.quiet)
+
+
+def _generation_options(args: argparse.Namespace) -> dict:
+    return {
+        "negative_prompt": args.negative_prompt,
+        "height": args.height,
+        "width": args.width,
+        "num_inference_steps": args.steps,
+        "guidance_scale": args.guidance,
+        "scheduler": args.scheduler,
+        "seed": args.seed if args.seed is not None else secrets.randbelow(2**31),
+        "num_images_per_prompt": args.num_images,
+        "panorama": args.panorama,
+        "wrap": False if args.no_wrap else None,
+    }
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    _precheck(args)
+    pipe = _load(args)
+    out = pipe.txt2rgbd(args.prompt, **_generation_options(args))
+    _write_outputs(args, out)
+    return 0
+
+
+def _read_depth(path: Path) -> np.ndarray:
+    """A depth file as something img2img accepts (see ``depth_to_float``)."""
+    if path.suffix.lower() == ".npy":
+        try:
+            d = np.load(path)
+        except (OSError, ValueError) as exc:
+            raise UserError(f"{path}: cannot read depth ({exc})") from None
+        return d.astype(np.float32) if np.issubdtype(d.dtype, np.floating) else d
+    d = _read(path)
+    if d.dtype == np.int32 and d.ndim == 2 and d.min() >= 0 and d.max() <= 65535:
+        d = d.astype(np.uint16)  # some 16-bit PNGs open in PIL's 32-bit "I" mode
+    if d.ndim == 3 and d.shape[2] == 3 and d.dtype == np.uint8 and d[..., 0].any():
+        raise UserError(
+            f"{path}: an RGB image that is not LDM3D's packed depth (its first channel must be 0); "
+            "give a 16-bit grayscale PNG"
+        )
+    return d
+
+
+def _estimate_depth(args: argparse.Namespace, rgb: np.ndarray) -> np.ndarray:
+    from . import depth as depth_models
+
+    try:
+        if args.panorama:
+            return depth_models.estimate_panorama_depth(rgb, args.depth_model, args.device)
+        return depth_models.estimate_depth(rgb, args.depth_model, args.device)
+    except depth_models.DepthModelNotFoundError as exc:
+        raise UserError(f"{exc} (or pass --depth)") from None
+
+
+def _read_rgb(path: Path) -> np.ndarray:
+    try:
+        with Image.open(path) as im:
+            return np.asarray(im.convert("RGB"))
+    except FileNotFoundError:
+        raise UserError(f"{path}: file not found") from None
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read image ({exc})") from None
+
+
+def cmd_img2img(args: argparse.Namespace) -> int:
+    from .pipelines.img2img import depth_to_float
+
+    _precheck(args)
+    rgb = _read_rgb(args.image)
+    depth = depth_to_float(_read_depth(args.depth)) if args.depth else _estimate_depth(args, rgb)
+    if depth.shape != rgb.shape[:2]:
+        raise UserError(
+            f"{args.image} is {rgb.shape[1]}x{rgb.shape[0]} but {args.depth} is "
+            f"{depth.shape[1]}x{depth.shape[0]}"
+        )
+    pipe = _load(args)
+    out = pipe.img2img(rgb, depth, args.prompt, strength=args.strength, **_generation_options(args))
+    _write_outputs(args, out)
+    return 0
+
+
+def cmd_make_tiny(args: argparse.Namespace) -> int:
+    from .tiny import make_tiny_model
+
+    if args.output.exists() and any(args.output.iterdir()):
+        raise UserError(f"{args.output}: folder exists and is not empty")
+    make_tiny_model(args.output, channels=args.channels, seed=args.seed)
+    print(args.output)
+    return 0
+
+
+# -- parser -------------------------------------------------------------------------------
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors in one line, ``ldm3d: error: ...``, exit 2 (subcommands inherit this)."""
+
+    def error(self, message: str):
+        self.exit(2, f"ldm3d: error: {message}\n")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if v <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {v}")
+    return v
+
+
+def _add_generation_options(p: argparse.ArgumentParser) -> None:
+    from .schedulers import SCHEDULER_NAMES
+
+    p.add_argument("prompt", nargs="+", help="text prompt(s); several make a batch")
+    p.add_argument("-o", "--output", type=Path, required=True, help="output folder")
+    p.add_argument(
+        "--model",
+        help="hub id (from the local Hugging Face cache) or local diffusers folder "
+        "[default: Intel/ldm3d-4c, Intel/ldm3d-pano with --panorama]",
+    )
+    p.add_argument("--steps", type=_positive_int, default=50, help="denoising steps [50]")
+    p.add_argument("--seed", type=int, help="random seed (image i gets seed + i) [random]")
+    p.add_argument("--height", type=_positive_int, help="pixels, multiple of 8 [model's, 512]")
+    p.add_argument("--width", type=_positive_int, help="pixels, multiple of 8 [height, 2x pano]")
+    p.add_argument("--guidance", type=float, default=5.0, help="guidance scale [5, the paper's]")
+    p.add_argument("--scheduler", choices=SCHEDULER_NAMES, default="ddim", help="sampler [ddim]")
+    p.add_argument("--negative-prompt", help="what to steer away from")
+    p.add_argument("--num-images", type=_positive_int, default=1, help="images per prompt [1]")
+    p.add_argument("--panorama", action="store_true", help="2:1 equirectangular, seamless at ±180°")
+    p.add_argument("--no-wrap", action="store_true", help="panorama without the seamless wrap")
+    p.add_argument("--name", help="output file stem [from the prompt and seed]")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda | mps [auto]")
+    p.add_argument("--dtype", default="auto", help="auto | fp32 | fp16 | bf16 [auto]")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ldm3d", description="LDM3D model tools.")
+    parser = _Parser(prog="ldm3d", description="LDM3D: text -> RGB + depth, and model tools.")
     parser.add_argument("--version", action="version", version=f"ldm3d {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("generate", help="text -> RGB + depth (panoramas with --panorama)")
+    _add_generation_options(p)
+    p.set_defaults(func=cmd_generate)
+
+    p = sub.add_parser("img2img", help="RGB + depth + text -> RGB + depth")
+    p.add_argument("--image", type=Path, required=True, help="RGB image")
+    p.add_argument(
+        "--depth",
+        type=Path,
+        help="depth: 16-bit PNG, 8-bit gray, packed LDM3D PNG or .npy in [0, 1], 1 nearest "
+        "[estimated with --depth-model]",
+    )
+    p.add_argument("--depth-model", help="monocular depth model when --depth is absent [DPT]")
+    p.add_argument("--strength", type=float, default=0.6, help="0 keeps the input, 1 ignores it")
+    _add_generation_options(p)
+    p.set_defaults(func=cmd_img2img)
+
+    p = sub.add_parser("make-tiny-model", help="write a tiny random LDM3D (tests, trials)")
+    p.add_argument("output", type=Path, help="folder to create")
+    p.add_argument("--channels", type=int, choices=(4, 6), default=4, help="VAE RGBD channels")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_make_tiny)
+
     p = sub.add_parser(
         "pack-depth", help="16-bit depth PNG -> LDM3D packed 3-channel depth (0, hi, lo)"
     )
@@ -56,12 +302,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("input", type=Path)
     p.add_argument("-o", "--output", type=Path, required=True)
     p.set_defaults(func=cmd_unpack)
+
+    from .depth.cli import register as register_depth
+
+    register_depth(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except (UserError, ModelNotFoundError, ValueError, OSError) as exc:
+        print(f"ldm3d: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("ldm3d: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -28,3 +28,41 @@ def ctx(gl_context):
     assert stale == "GL_NO_ERROR", f"a GL error was left by earlier code: {stale}"
     yield gl_context
     assert gl_context.error == "GL_NO_ERROR"
+
+
+@pytest.fixture(scope="session")
+def tiny_dpt(tmp_path_factory):
+    """A tiny random DPT depth model saved in the real transformers folder format."""
+    import torch
+    from transformers import DPTConfig, DPTForDepthEstimation
+    from transformers.models.dpt import DPTImageProcessorPil
+
+    folder = tmp_path_factory.mktemp("models") / "tiny-dpt"
+    torch.manual_seed(0)
+    config = DPTConfig(
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=37,
+        image_size=64,
+        patch_size=16,
+        backbone_out_indices=[0, 1],
+        neck_hidden_sizes=[16, 32],
+        reassemble_factors=[2, 0.5],
+        fusion_hidden_size=16,
+        use_auxiliary_head=False,
+        initializer_range=0.2,  # large enough that the random head's ReLU output varies
+    )
+    DPTForDepthEstimation(config).save_pretrained(folder)
+    DPTImageProcessorPil(
+        size={"height": 64, "width": 64}, image_mean=[0.5] * 3, image_std=[0.5] * 3
+    ).save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_ldm3d(tmp_path_factory):
+    """A tiny random 4-channel LDM3D saved in the real diffusers folder format."""
+    from ldm3d_core.tiny import make_tiny_model
+
+    return make_tiny_model(tmp_path_factory.mktemp("models") / "tiny-ldm3d", channels=4, seed=0)

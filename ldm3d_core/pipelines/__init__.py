@@ -1,0 +1,7 @@
+"""LDM3D pipelines, one module each: text -> RGBD, RGBD img2img (both with panoramas)."""
+
+from .base import LDM3DComponents, RGBDOutput
+from .img2img import LDM3DImg2ImgPipeline
+from .txt2rgbd import LDM3DTxt2RGBDPipeline
+
+__all__ = ["LDM3DComponents", "LDM3DImg2ImgPipeline", "LDM3DTxt2RGBDPipeline", "RGBDOutput"]
