@@ -23,7 +23,12 @@ from .mesh import SphereMesh
 
 
 def to_trimesh(mesh: SphereMesh, textured: bool = True) -> trimesh.Trimesh:
-    """A trimesh of the sphere: textured (seam-split) or welded with vertex colours."""
+    """A trimesh of the sphere: textured (seam-split) or welded with vertex colours.
+
+    A LayeredMesh (discontinuities.py) exports all its layers in one mesh over its atlas.
+    """
+    if hasattr(mesh, "layers"):
+        return mesh.to_trimesh(textured)
     if textured:
         # trimesh/glTF put v = 0 at the image's bottom; ours counts from the top row.
         uv = np.column_stack([mesh.uvs[:, 0], 1.0 - mesh.uvs[:, 1]])

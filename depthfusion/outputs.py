@@ -177,12 +177,51 @@ def _frames(state: SceneState, out, index: int) -> list[Path]:
     return _sequence(state, out, index, open_writer, tuple(out.size))
 
 
+def vr360_spec(scene, out):
+    """The scene's ``vr360`` output as a :class:`~depthfusion.vr360.VR360Spec`."""
+    from .vr360 import VR360Spec
+
+    fps = out.fps if out.fps is not None else scene.camera.build_path()[1]
+    return VR360Spec(
+        path=Path(out.path),
+        preset=out.preset,
+        stereo=out.stereo,
+        resolution=out.resolution,
+        codec=out.codec,
+        fps=fps,
+        duration=out.duration,
+        yaw=out.yaw,
+        follow_yaw=out.follow_yaw,
+        crf=out.crf,
+        bitrate=out.bitrate,
+        encoder_preset=out.encoder_preset,
+        samples=out.samples,
+        quality=out.quality,
+    )
+
+
+def _vr360(state: SceneState, out, index: int) -> list[Path]:
+    from .vr360 import write_vr360
+
+    spec = vr360_spec(state.scene, out)
+    fixed = Pose(position=tuple(out.position))
+    if Path(out.path).suffix.lower() == ".mp4" and out.follow_path:
+        path, _, duration = state.scene.camera.build_path()
+        poses = path.poses(spec.fps, out.duration or duration)
+    elif Path(out.path).suffix.lower() == ".mp4":
+        poses = [fixed] * max(1, round(out.duration * spec.fps))
+    else:
+        poses = [fixed]
+    return write_vr360(spec, state.mesh, poses, ipd=state.scene.stereo.ipd, quiet=state.quiet)
+
+
 WRITERS: dict[str, Callable[[SceneState, Any, int], list[Path]]] = {
     "mesh": _mesh,
     "rgbd": _rgbd,
     "still": _still,
     "video": _video,
     "frames": _frames,
+    "vr360": _vr360,
 }
 
 

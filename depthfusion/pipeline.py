@@ -59,20 +59,34 @@ def build_mesh(scene: Scene, rgbd: RGBDPanorama) -> SphereMesh:
     """The scene's sphere settings applied to ``rgbd``."""
     sph = scene.sphere
     disp = sph.displacement
-    if sph.discontinuities.fill != "stretch":
-        log.warning(
-            "sphere.discontinuities.fill=%s is not available in this version; using stretch",
-            sph.discontinuities.fill,
+    disc = sph.discontinuities
+    if disc.fill == "stretch":
+        mesh = build_sphere_mesh(
+            rgbd,
+            sph.resolution,
+            radius=sph.radius,
+            mode=disp.mode,
+            strength=disp.strength,
+            near=disp.near,
+            far=disp.far,
         )
-    mesh = build_sphere_mesh(
-        rgbd,
-        sph.resolution,
-        radius=sph.radius,
-        mode=disp.mode,
-        strength=disp.strength,
-        near=disp.near,
-        far=disp.far,
-    )
+    else:
+        from .discontinuities import build_layered_mesh
+
+        mesh = build_layered_mesh(
+            rgbd,
+            sph.resolution,
+            radius=sph.radius,
+            mode=disp.mode,
+            strength=disp.strength,
+            near=disp.near,
+            far=disp.far,
+            threshold=disc.threshold,
+            fill=disc.fill,
+            thickness=disc.thickness,
+            reach=disc.reach,
+            feather=disc.feather,
+        )
     log.info(
         "mesh: %dx%d grid, %d vertices, %d triangles",
         mesh.cols,
@@ -92,6 +106,18 @@ def check_outputs(scene: Scene) -> None:
             raise SceneError(
                 f"outputs[{index}]: kind {out.kind!r} is not available in this version"
             )
+        if out.kind == "vr360":
+            from .outputs import vr360_spec
+            from .vr360 import VR360Error, resolve_vr360
+
+            if Path(out.path).suffix.lower() == ".mp4" and not out.follow_path and not out.duration:
+                raise SceneError(
+                    f"outputs[{index}].duration: a video with follow_path: false needs a duration"
+                )
+            try:
+                resolve_vr360(vr360_spec(scene, out))
+            except VR360Error as exc:
+                raise SceneError(f"outputs[{index}]: {exc}") from None
         ensure_writable_dir(Path(out.path))
 
 

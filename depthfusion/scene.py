@@ -160,8 +160,14 @@ class Displacement(_Model):
 class Discontinuities(_Model):
     threshold: float = Field(0.05, gt=0)
     """Disparity jump between neighbouring pixels that counts as a depth edge."""
-    fill: Literal["none", "stretch", "inpaint"] = "stretch"
-    """What happens at depth edges: none (cut), stretch (one continuous mesh), inpaint (background layer)."""
+    fill: Literal["none", "stretch", "inpaint"] = "inpaint"
+    """At depth edges: inpaint (cut + inpainted background layer), stretch (one continuous mesh), none (cut, holes)."""
+    thickness: float = Field(0.3, ge=0)
+    """inpaint: depth in metres of the skirt that extends cut silhouettes backward (0 = none)."""
+    reach: float = Field(0.3, ge=0)
+    """inpaint: the largest head move in metres whose disocclusions the background layer covers."""
+    feather: float = Field(0.0, ge=0, le=1)
+    """inpaint: soft silhouettes in [0, 1] (alpha at the skirt's back edge is 1 - feather)."""
 
 
 class Sphere(_Model):
@@ -375,13 +381,35 @@ class VR360Output(_OutputBase):
     kind: Literal["vr360"]
     """360° equirectangular output (top-bottom ODS stereo or mono): .png/.jpg still or .mp4 video."""
     preset: Literal["quest", "quest-h265", "youtube", "preview"] | None = None
-    """Resolution/codec presets for headsets and platforms."""
+    """Resolution/codec presets for headsets and platforms (explicit keys below win)."""
     stereo: bool = True
     """Top-bottom omnidirectional stereo (left eye on top), or mono."""
-    resolution: int | None = Field(None, ge=16)
-    """Width of each eye's equirect image (height = width / 2)."""
+    resolution: int | tuple[int, int] | None = None
+    """Width of each eye's equirect image (height = width / 2), or [width, height] at 2:1."""
     codec: Literal["h264", "h265"] | None = None
-    """Video codec."""
+    """Video codec (default: the preset's, else h264)."""
+    follow_path: bool = True
+    """Video: the viewpoint moves along the camera path (positions); false: fixed for `duration`."""
+    position: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    """Fixed viewpoint in metres (stills, and videos with follow_path: false); default the centre."""
+    duration: float | None = Field(None, gt=0)
+    """Video seconds (default: the camera path's; required with follow_path: false)."""
+    fps: float | None = Field(None, gt=0)
+    """Video frames per second (default: the camera's)."""
+    yaw: float = 0.0
+    """Heading in degrees of the frame's centre column (the view a player starts in)."""
+    follow_yaw: bool = False
+    """The 360 frame turns with the path's yaw (default: world-aligned, steadier in a headset)."""
+    crf: int | None = Field(None, ge=0, le=51)
+    """x264/x265 quality (lower = better; default: the preset's)."""
+    bitrate: str | None = None
+    """Target bitrate like '40M' instead of crf."""
+    encoder_preset: str | None = None
+    """x264/x265 speed preset (default: the preset's)."""
+    samples: int = Field(0, ge=0, le=16)
+    """MSAA samples (0 = off; the output is already supersampled by the texture's mipmaps)."""
+    quality: int = Field(95, ge=1, le=100)
+    """JPEG quality of a still."""
 
 
 Output = Annotated[

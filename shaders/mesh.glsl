@@ -7,6 +7,10 @@
 // shader works in linear light and must not apply any gamma itself.
 // UVs: u right, v down from the image's top row; the image is uploaded top row first, so
 // (u, v) are used as is (no flip).
+// WITH_ALPHA (defined by the renderer when the mesh has per-vertex alpha): soft silhouettes.
+// The alpha goes out with the colour; with MSAA the renderer turns on alpha-to-coverage, so
+// it becomes the fraction of covered samples (order-independent); without MSAA
+// (alpha_to_coverage false) fragments under 0.5 are discarded, a hard edge at the midpoint.
 
 #if defined VERTEX_SHADER
 
@@ -14,11 +18,18 @@ uniform mat4 m_mvp;
 
 in vec3 in_position;
 in vec2 in_texcoord_0;
+#ifdef WITH_ALPHA
+in float in_alpha;
+out float alpha;
+#endif
 
 out vec2 uv;
 
 void main() {
     uv = in_texcoord_0;
+#ifdef WITH_ALPHA
+    alpha = in_alpha;
+#endif
     gl_Position = m_mvp * vec4(in_position, 1.0);
 }
 
@@ -27,11 +38,22 @@ void main() {
 uniform sampler2D texture0;
 
 in vec2 uv;
+#ifdef WITH_ALPHA
+in float alpha;
+uniform bool alpha_to_coverage;
+#endif
 
 out vec4 fragColor;
 
 void main() {
+#ifdef WITH_ALPHA
+    if (!alpha_to_coverage && alpha < 0.5) {
+        discard;
+    }
+    fragColor = vec4(texture(texture0, uv).rgb, alpha);
+#else
     fragColor = vec4(texture(texture0, uv).rgb, 1.0);
+#endif
 }
 
 #endif

@@ -43,6 +43,8 @@ from .gl import (
     max_render_size,
 )
 
+#: GL_SAMPLE_ALPHA_TO_COVERAGE: fragment alpha -> fraction of covered MSAA samples.
+GL_SAMPLE_ALPHA_TO_COVERAGE = 0x809E
 # Mirrors clip-space y: GL then stores the top image row first (see module docstring).
 _FLIP_Y = np.diag([1.0, -1.0, 1.0, 1.0])
 _MAX_CACHED_SIZES = 4
@@ -79,6 +81,12 @@ class MeshRenderer:
         sRGB image, top row first.
     samples : int
         MSAA samples per pixel: 0 (off), 2, 4, ... up to the context's GL_MAX_SAMPLES.
+    alpha : (n,) float32 in [0, 1], optional
+        Per-vertex coverage for soft (feathered) silhouettes, e.g. the foreground layer of a
+        :class:`~depthfusion.discontinuities.LayeredMesh`. With MSAA it is drawn with
+        alpha-to-coverage (order-independent: what lies behind shows through in proportion,
+        no sorting); without MSAA fragments below 0.5 are discarded. None = opaque, and the
+        plain program runs exactly as before.
     """
 
     def __init__(
@@ -89,6 +97,8 @@ class MeshRenderer:
         faces: np.ndarray,
         texture: np.ndarray,
         samples: int = 4,
+        *,
+        alpha: np.ndarray | None = None,
     ) -> None:
         self.ctx = ctx
         info = gl_info(ctx)
@@ -112,17 +122,25 @@ class MeshRenderer:
                 "use a smaller panorama"
             )
 
-        self.program = load_program(ctx, "mesh")
+        if alpha is not None:
+            alpha = np.ascontiguousarray(alpha, dtype=np.float32).reshape(-1)
+            if alpha.shape != (len(vertices),):
+                raise RenderError(f"mesh alpha must be ({len(vertices)},), got {alpha.shape}")
+        self.has_alpha = alpha is not None
+        self.program = load_program(ctx, "mesh", {"WITH_ALPHA": 1} if self.has_alpha else None)
         self._mvp = self.program["m_mvp"]
         self.program["texture0"] = 0
         self._vbo_pos = ctx.buffer(vertices)
         self._vbo_uv = ctx.buffer(uvs)
         self._ibo = ctx.buffer(faces)
+        content = [(self._vbo_pos, "3f", "in_position"), (self._vbo_uv, "2f", "in_texcoord_0")]
+        self._vbo_alpha = None
+        if self.has_alpha:
+            self._vbo_alpha = ctx.buffer(alpha)
+            content.append((self._vbo_alpha, "1f", "in_alpha"))
+            self.program["alpha_to_coverage"] = bool(self.samples)
         self.vao = ctx.vertex_array(
-            self.program,
-            [(self._vbo_pos, "3f", "in_position"), (self._vbo_uv, "2f", "in_texcoord_0")],
-            index_buffer=self._ibo,
-            index_element_size=4,
+            self.program, content, index_buffer=self._ibo, index_element_size=4
         )
         self.triangle_count = int(faces.shape[0])
 
@@ -138,8 +156,11 @@ class MeshRenderer:
 
     @classmethod
     def from_mesh(cls, ctx: moderngl.Context, mesh: Any, samples: int = 4) -> MeshRenderer:
-        """From any object with ``vertices``, ``uvs``, ``faces`` and ``texture`` (a SphereMesh)."""
-        return cls(ctx, mesh.vertices, mesh.uvs, mesh.faces, mesh.texture, samples=samples)
+        """From any object with ``vertices``, ``uvs``, ``faces`` and ``texture`` (a SphereMesh),
+        and ``alpha`` when it has one (a LayeredMesh with feathered edges)."""
+        alpha = getattr(mesh, "alpha", None)
+        kwargs = {} if alpha is None else {"alpha": alpha}
+        return cls(ctx, mesh.vertices, mesh.uvs, mesh.faces, mesh.texture, samples, **kwargs)
 
     # --- frames --------------------------------------------------------------------------------
 
@@ -211,12 +232,20 @@ class MeshRenderer:
         targets.draw.clear(0.0, 0.0, 0.0, 1.0, depth=1.0)
         ctx.enable_only(moderngl.DEPTH_TEST)  # no culling: the sphere is seen from inside
         ctx.enable_direct(GL_FRAMEBUFFER_SRGB)
+        coverage = self.has_alpha and self.samples > 0
+        if coverage:
+            ctx.enable_direct(GL_SAMPLE_ALPHA_TO_COVERAGE)
         try:
             self.texture.use(0)
             self.vao.render(moderngl.TRIANGLES)
+            if coverage:
+                ctx.disable_direct(GL_SAMPLE_ALPHA_TO_COVERAGE)
+                coverage = False
             if targets.read is not targets.draw:
                 ctx.copy_framebuffer(targets.read, targets.draw)  # MSAA resolve, linear light
         finally:
+            if coverage:
+                ctx.disable_direct(GL_SAMPLE_ALPHA_TO_COVERAGE)
             ctx.disable_direct(GL_FRAMEBUFFER_SRGB)  # leave shared state as we found it
 
     def _caller_framebuffer(self) -> moderngl.Framebuffer:
@@ -276,6 +305,8 @@ class MeshRenderer:
         self._targets.clear()
         for obj in (self.vao, self._vbo_pos, self._vbo_uv, self._ibo, self.texture, self.program):
             obj.release()
+        if self._vbo_alpha is not None:
+            self._vbo_alpha.release()
 
     def __enter__(self) -> MeshRenderer:
         return self
