@@ -141,6 +141,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_presets)
     p = sub.add_parser("info", help="version and OpenGL renderer")
     p.set_defaults(func=cmd_info)
+
+    from .preview import add_preview_parser  # light: preview loads glfw only when it runs
+
+    add_preview_parser(sub)
     return parser
 
 

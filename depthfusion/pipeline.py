@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from .atomic import ensure_writable_dir
+from .discontinuities import LayeredMesh, build_layered_mesh
 from .errors import SceneError
 from .mesh import SphereMesh, build_sphere_mesh
 from .pose import Pose
@@ -29,7 +30,7 @@ class SceneState:
     scene: Scene
     rgbd: RGBDPanorama
     quiet: bool = False
-    _mesh: SphereMesh | None = None
+    _mesh: SphereMesh | LayeredMesh | None = None
     cache: dict[str, Any] = field(default_factory=dict)
 
     def poses(self) -> tuple[list[Pose], float]:
@@ -39,7 +40,7 @@ class SceneState:
         return self.cache["poses"]
 
     @property
-    def mesh(self) -> SphereMesh:
+    def mesh(self) -> SphereMesh | LayeredMesh:
         """The displaced sphere, built on first use."""
         if self._mesh is None:
             self._mesh = build_mesh(self.scene, self.rgbd)
@@ -55,12 +56,16 @@ def camera_poses(scene: Scene) -> tuple[list[Pose], float]:
     return poses, fps
 
 
-def build_mesh(scene: Scene, rgbd: RGBDPanorama) -> SphereMesh:
-    """The scene's sphere settings applied to ``rgbd``."""
+def build_mesh(scene: Scene, rgbd: RGBDPanorama, layered: bool = False) -> SphereMesh | LayeredMesh:
+    """The scene's sphere settings applied to ``rgbd``.
+
+    ``fill: stretch`` gives a plain SphereMesh unless ``layered`` asks for a LayeredMesh
+    always (the preview toggles layers on it).
+    """
     sph = scene.sphere
     disp = sph.displacement
     disc = sph.discontinuities
-    if disc.fill == "stretch":
+    if disc.fill == "stretch" and not layered:
         mesh = build_sphere_mesh(
             rgbd,
             sph.resolution,
@@ -71,8 +76,6 @@ def build_mesh(scene: Scene, rgbd: RGBDPanorama) -> SphereMesh:
             far=disp.far,
         )
     else:
-        from .discontinuities import build_layered_mesh
-
         mesh = build_layered_mesh(
             rgbd,
             sph.resolution,

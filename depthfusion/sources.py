@@ -64,7 +64,9 @@ def _generate(scene: Scene, quiet: bool) -> RGBDPanorama:
     src = scene.source
     g = src.generation
     pipe = _load_ldm3d(src, quiet)
-    log.info("source: LDM3D %s, prompt %r (seed %d, %d steps)", pipe.name, src.prompt, g.seed, g.steps)
+    log.info(
+        "source: LDM3D %s, prompt %r (seed %d, %d steps)", pipe.name, src.prompt, g.seed, g.steps
+    )
     try:
         out = pipe.txt2rgbd(src.prompt, width=g.width, height=g.width // 2, **_sampler_kwargs(src))
     except ValueError as exc:
@@ -119,7 +121,9 @@ def load_source(scene: Scene, *, quiet: bool = False) -> RGBDPanorama:
             rgb = read_rgb(pano.image)
             h, w = rgb.shape[:2]
             if w != 2 * h:
-                raise InputError(f"{pano.image}: panorama must be 2:1 (equirectangular), got {w}x{h}")
+                raise InputError(
+                    f"{pano.image}: panorama must be 2:1 (equirectangular), got {w}x{h}"
+                )
             depth = _estimate_depth(src, rgb, quiet)
             rgbd = RGBDPanorama(rgb, depth, name=str(pano.image))
         else:

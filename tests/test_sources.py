@@ -46,7 +46,12 @@ def test_prompt_source_matches_the_pipeline(tiny_ldm3d, tmp_path):
     # The scene's render is the pipeline's panorama for the same settings, bit for bit.
     pipe = load_pipeline(tiny_ldm3d, device="cpu", progress=False)
     ref = pipe.txt2rgbd(
-        "a red room", width=128, height=64, num_inference_steps=2, seed=7, panorama=True,
+        "a red room",
+        width=128,
+        height=64,
+        num_inference_steps=2,
+        seed=7,
+        panorama=True,
         guidance_scale=5.0,
     )
     np.testing.assert_array_equal(rgbd.rgb, ref.rgb[0])
@@ -69,7 +74,9 @@ def test_img2img_source_transforms_the_panorama(tiny_ldm3d, tmp_path):
 
 def test_estimated_depth_source(tiny_dpt, tmp_path):
     small_panorama(tmp_path)
-    src = f"{{panorama: {{image: pano.png, depth: estimate}}, depth_model: {tiny_dpt}, device: cpu}}"
+    src = (
+        f"{{panorama: {{image: pano.png, depth: estimate}}, depth_model: {tiny_dpt}, device: cpu}}"
+    )
     assert main(["render", str(write_scene(tmp_path, src)), "-q"]) == 0
     out = load_rgbd(tmp_path / "out" / "rgbd.png", tmp_path / "out" / "rgbd_depth.png")
     assert out.depth.shape == (32, 64)
@@ -80,7 +87,10 @@ def test_estimated_depth_source(tiny_dpt, tmp_path):
     ("source", "field"),
     [
         ("{prompt: a room, model: no/such-model}", "source.model"),
-        ("{panorama: {image: pano.png, depth: estimate}, depth_model: no/such-dpt}", "source.depth_model"),
+        (
+            "{panorama: {image: pano.png, depth: estimate}, depth_model: no/such-dpt}",
+            "source.depth_model",
+        ),
     ],
 )
 def test_missing_models_are_one_line_errors(tmp_path, capsys, source, field):
