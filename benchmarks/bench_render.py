@@ -1,7 +1,8 @@
 """Flat stereo rendering speed: render-only, readback, encode-only and end-to-end.
 
 1920x1080-per-eye SBS frames (3840x1080) from a 2048x1024 panorama mesh (~4 M triangles) and
-at half mesh resolution (~1 M). Also shows what MSAA and anisotropic filtering cost.
+at half mesh resolution (~1 M). Also shows what MSAA and anisotropic filtering cost, and what
+frustum culling saves (the "drawn" column: share of the triangles submitted per eye).
 
     python benchmarks/bench_render.py [--frames 24] [--preset veryfast] [--size 1920 1080]
 """
@@ -47,11 +48,13 @@ def main() -> None:
     pano = generate_panorama("room", seed=0, width=2048)
     poses = preset_path("swing", 4.0, yaw=-60).poses(args.frames / 4.0)
     ipd, conv = 0.064, 3.0
-    print(f"{'mesh':>10} {'tris':>6} {'MSAA':>4} {'aniso':>5} | {'render ms':>9} {'readback ms':>11} | {'encode fps':>10} | {'end-to-end fps':>14} {'ratio':>5}")
+    print(f"{'mesh':>10} {'tris':>6} {'MSAA':>4} {'aniso':>5} {'cull':>4} {'drawn':>5} | {'render ms':>9} {'readback ms':>11} | {'encode fps':>10} | {'end-to-end fps':>14} {'ratio':>5}")
     for cols in (2048, 1024):
         mesh = build_sphere_mesh(pano, cols, mode="metric")
-        for samples, aniso in ((4, 16.0), (0, 16.0), (0, 1.0)):
-            renderer = MeshRenderer.from_mesh(ctx, mesh, samples=samples)
+        for samples, aniso, cull in ((4, 16.0, True), (0, 16.0, True), (0, 1.0, True), (0, 1.0, False)):
+            t = time.perf_counter()
+            renderer = MeshRenderer(ctx, mesh.vertices, mesh.uvs, mesh.faces, mesh.texture, samples, cull=cull)
+            upload_s = time.perf_counter() - t
             renderer.texture.anisotropy = min(aniso, info["max_anisotropy"])
 
             def frame(pose, renderer=renderer):
@@ -76,9 +79,10 @@ def main() -> None:
                 e2e_fps = len(poses) / (time.perf_counter() - t)
             floor = render_s + 1.0 / encode_fps  # render-only + encode-only, seconds per frame
             ratio = (1.0 / e2e_fps) / floor
+            drawn = renderer.last_drawn / renderer.triangle_count
             print(
-                f"{mesh.cols}x{mesh.rows:<5} {len(mesh.faces) / 1e6:>5.1f}M {samples:>4} {aniso:>5.0f} | "
-                f"{render_s * 1000:>9.0f} {readback_s * 1000:>11.1f} | {encode_fps:>10.1f} | {e2e_fps:>14.2f} {ratio:>5.2f}"
+                f"{mesh.cols}x{mesh.rows:<5} {len(mesh.faces) / 1e6:>5.1f}M {samples:>4} {aniso:>5.0f} {'on' if cull else 'off':>4} {drawn:>5.0%} | "
+                f"{render_s * 1000:>9.0f} {readback_s * 1000:>11.1f} | {encode_fps:>10.1f} | {e2e_fps:>14.2f} {ratio:>5.2f}  (upload {upload_s:.2f} s)"
             )
             renderer.release()
     print("ratio = end-to-end time per frame / (render-only + encode-only); <= 1.15 is the target")

@@ -475,3 +475,31 @@ def test_render_frame_layouts(ctx, spot_spheres, layout):
         x_half = spot_centroid(frame[:, :24])[0]
         x_full = spot_centroid(full[:, :48])[0]
         assert x_half == pytest.approx(x_full / 2, abs=0.3)
+
+
+@pytest.mark.gl
+@pytest.mark.parametrize(
+    ("position", "yaw", "pitch", "fov", "eye"),
+    [
+        ((0, 0, 0), 0, 0, 90, 0.0),
+        ((0, 0, 0), 180, 0, 90, -0.032),  # across the +-180 seam, left eye
+        ((0.3, 0.2, -0.4), -100, 10, 120, 0.032),  # head moved, wide fov
+        ((0, 0, 0), 30, 89, 90, 0.0),  # straight up through the pole
+        ((0, -0.2, 0), 0, -85, 60, 0.0),  # down
+    ],
+)
+def test_frustum_culling_changes_no_pixel(ctx, position, yaw, pitch, fov, eye):
+    from depthfusion.procedural import generate_panorama
+
+    pano = generate_panorama("room", seed=1, width=256, supersample=1)
+    mesh = build_sphere_mesh(pano, 256, mode="metric")
+    pose = Pose(position=position, yaw=yaw, pitch=pitch)
+    images, drawn = [], []
+    for cull in (False, True):
+        with MeshRenderer(
+            ctx, mesh.vertices, mesh.uvs, mesh.faces, mesh.texture, 0, cull=cull
+        ) as r:
+            images.append(r.render(pose, (160, 120), fov, eye, 3.0))
+            drawn.append(r.last_drawn / r.triangle_count)
+    assert drawn[0] == 1.0 and drawn[1] < (0.5 if fov <= 90 else 0.7)
+    np.testing.assert_array_equal(images[1], images[0])

@@ -194,7 +194,8 @@ class ODSRenderer(MeshRenderer):
         alpha: np.ndarray | None = None,
     ) -> None:
         extra = {} if alpha is None else {"alpha": alpha}
-        super().__init__(ctx, vertices, uvs, faces, texture, samples=samples, **extra)
+        # ODS frames see every direction: no frustum culling (and no tiling cost).
+        super().__init__(ctx, vertices, uvs, faces, texture, samples=samples, cull=False, **extra)
         self._ods_alpha = alpha is not None
         self.taper = tuple(float(t) for t in taper)
         taper_rad = _taper_radians(self.taper)

@@ -33,6 +33,7 @@ import numpy as np
 
 from ..pose import Pose
 from .camera import eye_matrices
+from .culling import draw_runs, tile_faces, visible_tiles
 from .gl import (
     GL_FRAMEBUFFER_SRGB,
     GL_SRGB8,
@@ -99,6 +100,7 @@ class MeshRenderer:
         samples: int = 4,
         *,
         alpha: np.ndarray | None = None,
+        cull: bool = True,
     ) -> None:
         self.ctx = ctx
         info = gl_info(ctx)
@@ -130,6 +132,12 @@ class MeshRenderer:
         self.program = load_program(ctx, "mesh", {"WITH_ALPHA": 1} if self.has_alpha else None)
         self._mvp = self.program["m_mvp"]
         self.program["texture0"] = 0
+        # Culling: faces sorted by direction tile once, so each view draws only the runs of
+        # tiles in its frustum (a 90-degree view sees about a tenth of the sphere; on llvmpipe
+        # every submitted triangle costs, seen or not).
+        self._tiles = tile_faces(vertices, faces) if cull else None
+        if self._tiles is not None:
+            faces = self._tiles.faces
         self._vbo_pos = ctx.buffer(vertices)
         self._vbo_uv = ctx.buffer(uvs)
         self._ibo = ctx.buffer(faces)
@@ -143,6 +151,7 @@ class MeshRenderer:
             self.program, content, index_buffer=self._ibo, index_element_size=4
         )
         self.triangle_count = int(faces.shape[0])
+        self.last_drawn = 0  # triangles submitted by the last view (after culling)
 
         self.texture = ctx.texture(
             (tex_w, tex_h), 3, data=texture, alignment=1, internal_format=GL_SRGB8
@@ -237,7 +246,14 @@ class MeshRenderer:
             ctx.enable_direct(GL_SAMPLE_ALPHA_TO_COVERAGE)
         try:
             self.texture.use(0)
-            self.vao.render(moderngl.TRIANGLES)
+            if self._tiles is None:
+                self.vao.render(moderngl.TRIANGLES)
+                self.last_drawn = self.triangle_count
+            else:
+                runs = draw_runs(self._tiles, visible_tiles(self._tiles, mvp))
+                for first, count in runs:
+                    self.vao.render(moderngl.TRIANGLES, vertices=3 * count, first=3 * first)
+                self.last_drawn = sum(count for _, count in runs)
             if coverage:
                 ctx.disable_direct(GL_SAMPLE_ALPHA_TO_COVERAGE)
                 coverage = False
