@@ -65,25 +65,16 @@ def build_mesh(scene: Scene, rgbd: RGBDPanorama, layered: bool = False) -> Spher
     sph = scene.sphere
     disp = sph.displacement
     disc = sph.discontinuities
+    geometry = dict(
+        radius=sph.radius, mode=disp.mode, strength=disp.strength, near=disp.near, far=disp.far
+    )
     if disc.fill == "stretch" and not layered:
-        mesh = build_sphere_mesh(
-            rgbd,
-            sph.resolution,
-            radius=sph.radius,
-            mode=disp.mode,
-            strength=disp.strength,
-            near=disp.near,
-            far=disp.far,
-        )
+        mesh = build_sphere_mesh(rgbd, sph.resolution, **geometry)
     else:
         mesh = build_layered_mesh(
             rgbd,
             sph.resolution,
-            radius=sph.radius,
-            mode=disp.mode,
-            strength=disp.strength,
-            near=disp.near,
-            far=disp.far,
+            **geometry,
             threshold=disc.threshold,
             fill=disc.fill,
             thickness=disc.thickness,
