@@ -104,6 +104,24 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_dataset(args: argparse.Namespace) -> int:
+    from .dataset import write_dataset
+
+    presets = [p.strip() for p in args.presets.split(",")] if args.presets else None
+    kwargs = {"presets": presets} if presets else {}
+    write_dataset(
+        args.output,
+        args.count,
+        width=args.width,
+        supersample=args.supersample,
+        first_seed=args.seed,
+        quiet=args.quiet,
+        **kwargs,
+    )
+    print(args.output / "manifest.csv")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="depthfusion",
@@ -141,6 +159,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_presets)
     p = sub.add_parser("info", help="version and OpenGL renderer")
     p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser(
+        "dataset", help="captioned procedural RGBD panoramas for training (resumable)"
+    )
+    p.add_argument("output", type=Path, help="dataset folder (created; existing items are kept)")
+    p.add_argument("--count", type=int, default=1000, help="number of panoramas [1000]")
+    p.add_argument("--width", type=int, default=256, help="panorama width; height = half [256]")
+    p.add_argument("--supersample", type=int, default=2, help="rays per pixel per axis [2]")
+    p.add_argument("--presets", help="comma-separated procedural presets [all]")
+    p.add_argument("--seed", type=int, default=0, help="first seed [0]")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_dataset)
 
     from .preview import add_preview_parser  # light: preview loads glfw only when it runs
 

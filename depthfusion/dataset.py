@@ -1,0 +1,118 @@
+"""Training data from the procedural scenes: (caption, RGB panorama, 16-bit depth) triples.
+
+``depthfusion dataset OUT --count N`` renders N procedural panoramas (presets in turn, seeds
+counting up) with their captions — generated from the scene parameters ("360 view of a red
+room with a checkered floor, a blue sphere and ...") — in the folder layout ldm3d's dataset
+reader takes:
+
+    OUT/room_000000.png         RGB, 8-bit
+    OUT/room_000000_depth.png   normalised disparity, 16-bit, 65535 nearest (per image, as DPT)
+    OUT/room_000000.txt         caption
+    OUT/manifest.csv            image, depth, caption, preset, seed (one row per item)
+
+Each item is written atomically and an existing one is kept, so an interrupted run resumes
+where it stopped; the manifest is rewritten at the end (atomically) from all items.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from .atomic import atomic_path, ensure_writable_dir
+from .errors import InputError
+from .procedural import PRESETS, build_scene, generate_panorama
+from .rgbd_io import write_depth16, write_rgb
+
+log = logging.getLogger("depthfusion")
+
+MANIFEST = "manifest.csv"
+
+
+@dataclass(frozen=True)
+class DatasetItem:
+    """One triple of the dataset (paths relative to the dataset folder)."""
+
+    image: str
+    depth: str
+    caption: str
+    preset: str
+    seed: int
+
+
+def plan_items(
+    count: int, presets: Sequence[str] = PRESETS, first_seed: int = 0
+) -> list[tuple[str, int]]:
+    """(preset, seed) of each item: the presets in turn, each with seeds counting up."""
+    unknown = [p for p in presets if p not in PRESETS]
+    if unknown or not presets:
+        raise InputError(
+            f"--presets: unknown preset(s) {', '.join(unknown) or '(none given)'}; "
+            f"valid: {', '.join(PRESETS)}"
+        )
+    return [(presets[i % len(presets)], first_seed + i // len(presets)) for i in range(count)]
+
+
+def write_dataset(
+    out_dir: str | Path,
+    count: int,
+    *,
+    width: int = 256,
+    supersample: int = 2,
+    presets: Sequence[str] = PRESETS,
+    first_seed: int = 0,
+    quiet: bool = False,
+) -> list[DatasetItem]:
+    """Render ``count`` captioned RGBD panoramas into ``out_dir`` (see the module docstring)."""
+    from .writers import progress
+
+    if count < 1:
+        raise InputError(f"--count: must be at least 1, got {count}")
+    if width < 8 or width % 2:
+        raise InputError(f"--width: must be an even number >= 8, got {width}")
+    out = Path(out_dir)
+    ensure_writable_dir(out / MANIFEST)
+    plan = plan_items(count, presets, first_seed)
+    items: list[DatasetItem] = []
+    made = 0
+    with progress(len(plan), "dataset", quiet=quiet, unit="pano") as bar:
+        for preset, seed in plan:
+            made += _write_item(out, preset, seed, width, supersample, items)
+            bar.update()
+    write_manifest(out / MANIFEST, items)
+    log.info("dataset: %d items (%d new) in %s", len(items), made, out)
+    return items
+
+
+def _write_item(
+    out: Path, preset: str, seed: int, width: int, supersample: int, items: list[DatasetItem]
+) -> int:
+    """Write one item unless it is complete already; append it to ``items``; 1 if written."""
+    stem = f"{preset}_{seed:06d}"
+    image, depth, caption_path = f"{stem}.png", f"{stem}_depth.png", out / f"{stem}.txt"
+    done = all((out / name).exists() for name in (image, depth, caption_path.name))
+    if not done:
+        scene = build_scene(preset, seed)
+        pano = generate_panorama(scene, width=width, supersample=supersample)
+        write_rgb(out / image, pano.rgb)
+        write_depth16(out / depth, pano.depth)
+        with atomic_path(caption_path) as tmp:  # last: its presence marks the item complete
+            tmp.write_text(scene.caption + "\n", encoding="utf-8")
+    caption = caption_path.read_text(encoding="utf-8").strip()
+    items.append(DatasetItem(image, depth, caption, preset, seed))
+    return 0 if done else 1
+
+
+def write_manifest(path: Path, items: Sequence[DatasetItem]) -> None:
+    """The CSV manifest (image, depth, caption, preset, seed), written atomically."""
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(["image", "depth", "caption", "preset", "seed"])
+    for it in items:
+        writer.writerow([it.image, it.depth, it.caption, it.preset, it.seed])
+    with atomic_path(path) as tmp:
+        tmp.write_text(buf.getvalue(), encoding="utf-8")
