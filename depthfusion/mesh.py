@@ -76,17 +76,14 @@ def grid_faces(rows: int, cols: int) -> np.ndarray:
     stride = cols + 1
     n_quads = (rows - 1) * cols
     faces = np.empty((2 * n_quads + 2 * cols, 3), dtype=np.uint32)
-    faces.fill(0)  # first touch in order: strided first writes fault pages far more slowly
     # Row i is above row i + 1 and column j + 1 lies to the right (seen from the origin):
-    # a-c-b and b-c-d run counter-clockwise for a viewer at the centre.
-    quads = faces[: 2 * n_quads].reshape(rows - 1, cols, 2, 3)
+    # a-c-b and b-c-d run counter-clockwise for a viewer at the centre. One broadcast add
+    # writes both triangles of every quad in memory order (fresh pages are touched once,
+    # in sequence: strided first writes fault pages far more slowly).
+    quads = faces[: 2 * n_quads].reshape(rows - 1, cols, 6)
     a = (np.arange(rows - 1, dtype=np.uint32) * stride)[:, None] + np.arange(cols, dtype=np.uint32)
-    quads[:, :, 0, 0] = a
-    quads[:, :, 0, 1] = a + stride
-    quads[:, :, 0, 2] = a + 1
-    quads[:, :, 1, 0] = a + 1
-    quads[:, :, 1, 1] = a + stride
-    quads[:, :, 1, 2] = a + stride + 1
+    corners = np.array([0, stride, 1, 1, stride, stride + 1], dtype=np.uint32)
+    np.add(a[:, :, None], corners, out=quads)
     n_grid = rows * stride
     ring = np.arange(cols, dtype=np.uint32)
     north = faces[2 * n_quads : 2 * n_quads + cols]
