@@ -60,10 +60,12 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    from .pipeline import check_output_settings
     from .scene import load_scene
 
     path = resolve_scene_arg(args.scene)
     scene = load_scene(path, args.set)
+    check_output_settings(scene)
     kinds = ", ".join(o.kind for o in scene.outputs)
     print(f"{path}: ok (source: {scene.source.kind}; outputs: {kinds})")
     return 0

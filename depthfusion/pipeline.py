@@ -91,8 +91,9 @@ def build_mesh(scene: Scene, rgbd: RGBDPanorama, layered: bool = False) -> Spher
     return mesh
 
 
-def check_outputs(scene: Scene) -> None:
-    """Fail early when an output kind is unavailable or its folder cannot be written."""
+def check_output_settings(scene: Scene) -> None:
+    """Fail when an output kind is unavailable or its settings cannot work (no side effects:
+    ``depthfusion validate`` runs this too)."""
     from .outputs import WRITERS
 
     for index, out in enumerate(scene.outputs):
@@ -112,6 +113,13 @@ def check_outputs(scene: Scene) -> None:
                 resolve_vr360(vr360_spec(scene, out))
             except VR360Error as exc:
                 raise SceneError(f"outputs[{index}]: {exc}") from None
+
+
+def check_outputs(scene: Scene) -> None:
+    """Fail early when an output cannot work or its folder cannot be written (creates the
+    output folders)."""
+    check_output_settings(scene)
+    for out in scene.outputs:
         ensure_writable_dir(Path(out.path))
 
 

@@ -100,6 +100,8 @@ def test_videos_along_the_path_and_fixed(ctx, tmp_path):
 def test_bad_vr360_outputs_are_one_line_errors(tmp_path, capsys, output, words):
     scene = tmp_path / "s.yaml"
     scene.write_text(SCENE + f"  - {output}\n")
+    assert main(["validate", str(scene)]) == 2  # validate checks the same, without rendering
+    assert capsys.readouterr().err.count("\n") == 1
     assert main(["render", str(scene), "-q"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "Traceback" not in err[0], err
