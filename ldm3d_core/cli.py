@@ -303,9 +303,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", type=Path, required=True)
     p.set_defaults(func=cmd_unpack)
 
+    from .data.build import register as register_build_dataset
     from .depth.cli import register as register_depth
+    from .evaluation.cli import register as register_evaluate
+    from .vae_surgery import register as register_convert_vae
 
     register_depth(sub)
+    register_convert_vae(sub)
+    register_build_dataset(sub)
+    register_evaluate(sub)
     return parser
 
 
