@@ -67,10 +67,12 @@ DEFAULT_THICKNESS = 0.3
 #: Telea inpainting radius in pixels of the (possibly shrunk) texture it works on.
 INPAINT_RADIUS = 3
 #: Telea's time grows with the masked area: it runs on the texture shrunk by an integer
-#: factor (the fill scaled back up) above this width or this many masked pixels. The fill
-#: is smooth, so a finer one buys little.
-INPAINT_MAX_WIDTH = 512
-INPAINT_MAX_PIXELS = 150_000
+#: factor (the fill scaled back up) above this width or this many masked pixels. Not
+#: coarser: what a head move uncovers lies within a few pixels of the silhouette, and a
+#: fill at half of 1024 px loses to the stretched mesh on detailed backgrounds (measured
+#: with benchmarks/bench_discontinuities.py: up to -0.3 dB on the pillars scene).
+INPAINT_MAX_WIDTH = 1024
+INPAINT_MAX_PIXELS = 1_500_000
 #: Width of the background-disparity groups the band is inpainted in, in half-thresholds.
 INPAINT_BIN = 2
 #: Widest background band, as a fraction of the panorama width (caps absurd reach values).
@@ -423,7 +425,6 @@ def _grow_band(
 def _inpaint_band(
     tex: np.ndarray,
     depth: np.ndarray,
-    edges: DepthEdges,
     band_mask: np.ndarray,
     d_bg: np.ndarray,
     band: int,
@@ -437,15 +438,17 @@ def _inpaint_band(
     front of a thin pillar in front of the wall, the band continues the pillar, while the
     pillar's own band continues the wall. So the band is split into groups by background
     disparity, in bins :data:`INPAINT_BIN` half-thresholds wide; each group is inpainted with
-    everything clearly nearer than its background (within reach of it) masked out, plus the
-    far-side edge ring (often mixed colours). Wider than :data:`INPAINT_MAX_WIDTH`, or with
-    more than :data:`INPAINT_MAX_PIXELS` masked pixels, a group runs shrunk.
+    everything clearly nearer than its background (within reach of it) masked out. The
+    far-side pixels themselves stay sources: they are the background's only evidence right
+    behind the silhouette, and their anti-aliased mix of occluder colour costs less than
+    extrapolating from pixels further out (which lost to the stretched mesh on detailed
+    backgrounds). Wider than :data:`INPAINT_MAX_WIDTH`, or with more than
+    :data:`INPAINT_MAX_PIXELS` masked pixels, a group runs shrunk.
     """
     rows, cols = depth.shape
     th, tw = tex.shape[:2]
     out = tex.copy()
     level = np.floor(d_bg / (INPAINT_BIN * half)).astype(np.int64)
-    far_ring = cv2.dilate(_wrap_pad(edges.far.astype(np.uint8), 1), np.ones((3, 3)))[:, 1:-1] > 0
     reach = 2 * band + radius + 1
     kernel = np.ones((2 * reach + 1, 2 * reach + 1), np.uint8)
 
@@ -454,7 +457,7 @@ def _inpaint_band(
         d_max = float(d_bg[group].max())
         near_zone = _wrap_pad(group.astype(np.uint8), reach)
         near_zone = cv2.dilate(near_zone, kernel)[:, reach : reach + cols] > 0
-        mask = group | far_ring | (near_zone & (depth > d_max + half))
+        mask = group | (near_zone & (depth > d_max + half))
         # Only the rows around the group matter (the mask wraps in longitude).
         ys = np.flatnonzero(group.any(axis=1))
         r0, r1 = max(0, ys[0] - reach), min(rows, ys[-1] + reach + 1)
@@ -656,7 +659,7 @@ def _cut_and_fill(
 
     # Background layer: the cut triangles and every triangle touching the band, band
     # vertices moved back to their background disparity; far-side vertices stay shared.
-    bg_tex = _inpaint_band(rgbd.rgb, depth, edges, band_mask, d_bg, band, half, inpaint_radius)
+    bg_tex = _inpaint_band(rgbd.rgb, depth, band_mask, d_bg, band, half, inpaint_radius)
     result.layers.append(
         MeshLayer(
             "background",
