@@ -306,12 +306,14 @@ def build_parser() -> argparse.ArgumentParser:
     from .data.build import register as register_build_dataset
     from .depth.cli import register as register_depth
     from .evaluation.cli import register as register_evaluate
+    from .training.cli import register as register_train
     from .vae_surgery import register as register_convert_vae
 
     register_depth(sub)
     register_convert_vae(sub)
     register_build_dataset(sub)
     register_evaluate(sub)
+    register_train(sub)
     return parser
 
 

@@ -1,0 +1,202 @@
+"""Stage 2: fine-tune the UNet on the frozen autoencoder's latents (paper §3.1.3, eq. 2).
+
+    L = E_{z = E(x), ε ~ N(0, I), t ~ U{0, T-1}} || ε - ε_θ(z_t, t, τ(caption)) ||²
+
+The VAE and the CLIP text encoder are frozen (and stored in the mixed-precision dtype);
+``z_t`` follows the DDPM forward process of the model folder's own noise schedule (its
+``scheduler/`` config: SD 1.x's scaled-linear betas for the Intel checkpoints). A fraction
+of captions is replaced by the empty prompt so the model also learns the unconditional
+prediction that classifier-free guidance subtracts. The final ``model/`` folder is a
+complete LDM3D model (``ldm3d_core.loading.load_pipeline`` loads it), with the EMA
+weights in ``unet/`` when EMA is on.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.nn import functional as F
+from torch.utils.data import Dataset
+
+from .config import DiffusionConfig
+from .engine import Trainer, TrainingError, TrainResult, copy_model_parts, depth_tile, save_grid
+
+_DTYPES = {"no": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+
+
+class DiffusionTrainer(Trainer):
+    """Stage 2 on :class:`~ldm3d_core.training.engine.Trainer`."""
+
+    stage = "diffusion"
+    config: DiffusionConfig
+
+    def load_models(self, model_dir: Path) -> None:
+        from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
+        from transformers import CLIPTextModel, CLIPTokenizer
+
+        acc, cfg = self.accelerator, self.config
+        kw = {"local_files_only": True}
+        self.weight_dtype = _DTYPES[cfg.train.mixed_precision]
+
+        # 1. Frozen parts: VAE, text encoder, tokenizer, noise schedule
+        dt = self.weight_dtype
+        self.vae = AutoencoderKL.from_pretrained(model_dir, subfolder="vae", torch_dtype=dt, **kw)
+        self.vae.requires_grad_(False).eval().to(acc.device)
+        self.text_encoder = CLIPTextModel.from_pretrained(
+            model_dir, subfolder="text_encoder", dtype=dt, **kw
+        )
+        self.text_encoder.requires_grad_(False).eval().to(acc.device)
+        self.tokenizer = CLIPTokenizer.from_pretrained(model_dir, subfolder="tokenizer", **kw)
+        self.scheduler_config = dict(
+            DDPMScheduler.load_config(model_dir, subfolder="scheduler", **kw)
+        )
+        self.noise_scheduler = DDPMScheduler.from_config(self.scheduler_config)
+        self.prediction_type = (
+            cfg.diffusion.prediction_type or self.noise_scheduler.config.prediction_type
+        )
+        if self.prediction_type not in ("epsilon", "v_prediction"):
+            raise TrainingError(
+                f"{model_dir}: scheduler prediction_type {self.prediction_type!r} is not "
+                "supported; set diffusion.prediction_type to epsilon or v_prediction"
+            )
+
+        # 2. The trained UNet (fp32 master weights), its optimiser, schedule and EMA
+        unet = UNet2DConditionModel.from_pretrained(
+            model_dir, subfolder="unet", torch_dtype=torch.float32, **kw
+        ).train()
+        if cfg.train.gradient_checkpointing:
+            unet.enable_gradient_checkpointing()
+        opt = self.make_optimizer(unet.parameters())
+        self.lr_scheduler = self.make_lr_scheduler(opt)
+        self.ema = None
+        if cfg.diffusion.ema.enabled:
+            from diffusers.training_utils import EMAModel
+
+            self.ema = EMAModel(
+                unet.parameters(),
+                decay=cfg.diffusion.ema.decay,
+                model_cls=UNet2DConditionModel,
+                model_config=unet.config,
+            )
+            self.ema.to(acc.device)
+            acc.register_for_checkpointing(self.ema)
+        self.unet, self.opt = acc.prepare(unet, opt)
+
+    def encode_text(self, captions: list[str]) -> torch.Tensor:
+        ids = self.tokenizer(
+            captions,
+            padding="max_length",
+            max_length=self.tokenizer.model_max_length,
+            truncation=True,
+            return_tensors="pt",
+        ).input_ids
+        return self.text_encoder(ids.to(self.accelerator.device))[0]
+
+    def _randn(self, like: torch.Tensor) -> torch.Tensor:
+        return torch.randn(like.shape, generator=self.rng).to(like.device, torch.float32)
+
+    def train_step(self, batches: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        acc, cfg = self.accelerator, self.config
+        n = len(batches)
+        num_t = self.noise_scheduler.config.num_train_timesteps
+        losses = defaultdict(list)
+        for i, batch in enumerate(batches):
+            # 1. Latents and text embeddings from the frozen models
+            x = self.to_device(batch).to(self.weight_dtype)
+            captions = list(batch["caption"])
+            drop = torch.rand(len(captions), generator=self.rng) < cfg.diffusion.caption_dropout
+            captions = ["" if d else c for c, d in zip(captions, drop.tolist(), strict=True)]
+            with torch.no_grad():
+                posterior = self.vae.encode(x).latent_dist
+                z = posterior.mean.float() + posterior.std.float() * self._randn(posterior.mean)
+                latents = z * self.vae.config.scaling_factor
+                embeds = self.encode_text(captions)
+
+            # 2. Forward diffusion at uniformly drawn timesteps
+            noise = self._randn(latents)
+            t = torch.randint(0, num_t, (latents.shape[0],), generator=self.rng).to(x.device)
+            noisy = self.noise_scheduler.add_noise(latents, noise, t)
+            if self.prediction_type == "epsilon":
+                target = noise
+            else:
+                target = self.noise_scheduler.get_velocity(latents, noise, t)
+
+            # 3. Predict and regress
+            with self.sync_context(self.unet, last=i == n - 1):
+                pred = self.unet(noisy, t, encoder_hidden_states=embeds, return_dict=False)[0]
+                loss = F.mse_loss(pred.float(), target, reduction="mean")
+                acc.backward(loss / n)
+            losses["loss"].append(loss.detach())
+
+        if cfg.train.max_grad_norm is not None:
+            acc.clip_grad_norm_(self.unet.parameters(), cfg.train.max_grad_norm)
+        self.opt.step()
+        if not acc.optimizer_step_was_skipped:
+            self.lr_scheduler.step()
+        self.opt.zero_grad(set_to_none=True)
+        if self.ema is not None:
+            self.ema.step(acc.unwrap_model(self.unet).parameters())
+        return {k: torch.stack(v).mean() for k, v in losses.items()}
+
+    @torch.no_grad()
+    def write_samples(self, path: Path) -> None:
+        """One row per prompt: generated RGB | depth, by the project's txt2rgbd pipeline."""
+        from ..pipelines.base import LDM3DComponents
+        from ..pipelines.txt2rgbd import LDM3DTxt2RGBDPipeline
+
+        s, data = self.config.samples, self.config.data
+        unet = self.accelerator.unwrap_model(self.unet)
+        params = list(unet.parameters())
+        if self.ema is not None:
+            self.ema.store(params)
+            self.ema.copy_to(params)
+        unet.eval()
+        try:
+            components = LDM3DComponents(
+                unet=unet,
+                vae=self.vae,
+                text_encoder=self.text_encoder,
+                tokenizer=self.tokenizer,
+                scheduler_config=self.scheduler_config,
+                name="training",
+            )
+            out = LDM3DTxt2RGBDPipeline(components, progress=False)(
+                s.prompts,
+                height=data.resolution,
+                width=data.resolution * (2 if data.panorama else 1),
+                num_inference_steps=s.steps,
+                guidance_scale=s.guidance,
+                seed=s.seed,
+                panorama=data.panorama,
+            )
+        finally:
+            unet.train()
+            if self.ema is not None:
+                self.ema.restore(params)
+        save_grid(path, [[rgb, depth_tile(d)] for rgb, d in zip(out.rgb, out.depth, strict=True)])
+
+    def save_model(self, folder: Path) -> None:
+        copy_model_parts(self.model_dir, folder, skip=("unet",))
+        unet = self.accelerator.unwrap_model(self.unet)
+        if self.ema is not None:
+            params = list(unet.parameters())
+            self.ema.store(params)
+            self.ema.copy_to(params)
+            unet.save_pretrained(folder / "unet", safe_serialization=True)
+            self.ema.restore(params)
+        else:
+            unet.save_pretrained(folder / "unet", safe_serialization=True)
+
+
+def train_diffusion(
+    config: DiffusionConfig,
+    dataset: Dataset | None = None,
+    *,
+    resume: bool | str = False,
+    stop_after: int | None = None,
+) -> TrainResult:
+    """Run stage 2 as configured; arguments as :func:`~ldm3d_core.training.train_autoencoder`."""
+    return DiffusionTrainer(config, dataset, resume=resume, stop_after=stop_after).fit()

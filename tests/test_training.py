@@ -1,0 +1,538 @@
+"""Two-stage LDM3D fine-tuning (ldm3d_core.training) on a micro random LDM3D, on the CPU.
+
+The model has the real folder format (``load_pipeline`` loads it) but a few thousand
+parameters, and the data are procedural 16 px RGBD items, so each run takes seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from safetensors.torch import load_file
+
+from ldm3d_core import ModelNotFoundError
+from ldm3d_core.training import (
+    ConfigError,
+    ShardedEpochSampler,
+    SyntheticRGBDDataset,
+    TrainingError,
+    list_checkpoints,
+    load_config,
+    read_log,
+    train_autoencoder,
+    train_diffusion,
+)
+from ldm3d_core.training.cli import register
+
+RES = 16
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Tiny models run fastest single-threaded, above all on a busy machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def offline():
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HF_HUB_OFFLINE", "1")
+        yield mp
+
+
+def make_micro_model(folder: Path, channels: int = 4) -> Path:
+    """A random LDM3D in diffusers format, far smaller than ldm3d_core.tiny's."""
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    from ldm3d_core.tiny import build_tiny_components, save_components, tiny_vocab
+
+    c = build_tiny_components(channels=channels, sample_size=RES // 2)
+    vocab, _ = tiny_vocab()
+    torch.manual_seed(0)
+    c["unet"] = UNet2DConditionModel(
+        block_out_channels=(16, 32),
+        layers_per_block=1,
+        sample_size=RES // 2,
+        in_channels=4,
+        out_channels=4,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        cross_attention_dim=32,
+        attention_head_dim=4,
+        norm_num_groups=8,
+    )
+    c["vae"] = AutoencoderKL(
+        block_out_channels=(8, 16),
+        layers_per_block=1,
+        in_channels=channels,
+        out_channels=channels,
+        down_block_types=("DownEncoderBlock2D",) * 2,
+        up_block_types=("UpDecoderBlock2D",) * 2,
+        latent_channels=4,
+        norm_num_groups=4,
+        sample_size=RES,
+    )
+    c["text_encoder"] = CLIPTextModel(
+        CLIPTextConfig(
+            bos_token_id=vocab["<|startoftext|>"],
+            eos_token_id=vocab["<|endoftext|>"],
+            pad_token_id=vocab["<|endoftext|>"],
+            hidden_size=32,
+            intermediate_size=37,
+            num_attention_heads=4,
+            num_hidden_layers=1,
+            vocab_size=1000,
+            max_position_embeddings=77,
+        )
+    )
+    return save_components(c, folder)
+
+
+@pytest.fixture(scope="module")
+def micro(tmp_path_factory) -> Path:
+    return make_micro_model(tmp_path_factory.mktemp("models") / "micro-ldm3d")
+
+
+def ae_config(model: Path, out: Path, **sections) -> dict:
+    cfg = {
+        "model": str(model),
+        "output_dir": str(out),
+        "data": {"synthetic": 4, "resolution": RES},
+        "train": {"max_steps": 60, "batch_size": 4, "learning_rate": 3e-3},
+        "loss": {"adversarial": {"start_step": 30, "layers": 2, "channels": 8}},
+        "checkpoint": {"every": 10},
+        "log": {"every": 1, "tensorboard": False, "progress": False},
+        "samples": {"every": 0},
+    }
+    for k, v in sections.items():
+        cfg[k] = {**cfg.get(k, {}), **v}
+    return cfg
+
+
+def diff_config(model: Path, out: Path, **sections) -> dict:
+    cfg = {
+        "model": str(model),
+        "output_dir": str(out),
+        "data": {"synthetic": 4, "resolution": RES},
+        "train": {"max_steps": 30, "batch_size": 4, "learning_rate": 3e-3},
+        "diffusion": {"caption_dropout": 0.25},
+        "checkpoint": {"every": 10},
+        "log": {"every": 1, "tensorboard": False, "progress": False},
+        "samples": {"every": 0, "steps": 2, "prompts": ["a red room"]},
+    }
+    for k, v in sections.items():
+        cfg[k] = {**cfg.get(k, {}), **v}
+    return cfg
+
+
+def losses(history: list[dict], key: str = "loss") -> np.ndarray:
+    return np.array([r[key] for r in history])
+
+
+# -- configs ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["autoencoder", "diffusion"])
+def test_shipped_configs_validate(name):
+    full = load_config(name, name)
+    tiny = load_config(f"{name}-tiny", name)
+    assert full.train.learning_rate == 1e-5  # the paper's, both stages
+    assert full.train.batch_size == (8 if name == "autoencoder" else 32)
+    assert tiny.data.synthetic and tiny.train.max_steps <= 100
+
+
+def test_unknown_key_is_one_line_naming_it(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text(yaml.safe_dump(diff_config(tmp_path, tmp_path / "o", train={"max_stpes": 3})))
+    with pytest.raises(ConfigError) as err:
+        load_config(path, "diffusion")
+    assert str(err.value) == f"{path}: train.max_stpes: unknown key"
+    with pytest.raises(ConfigError, match=r"^config: loss: unknown key$"):
+        load_config(None, "diffusion", data={**diff_config(tmp_path, tmp_path), "loss": {}})
+    with pytest.raises(ConfigError, match="diffusion.caption_dropout: Input should be less"):
+        load_config(
+            None, "diffusion", ["diffusion.caption_dropout=2"], data=diff_config(tmp_path, tmp_path)
+        )
+
+
+def test_overrides_parse_yaml_and_reach_nested_keys(tmp_path):
+    cfg = load_config(
+        None,
+        "autoencoder",
+        ["train.max_steps=7", "loss.adversarial.adaptive=false", "samples.prompts=[a, b]"],
+        data=ae_config(tmp_path, tmp_path),
+    )
+    assert cfg.train.max_steps == 7
+    assert cfg.loss.adversarial.adaptive is False
+    assert cfg.samples.prompts == ["a", "b"]
+
+
+# -- data order ---------------------------------------------------------------------------
+
+
+def test_sampler_shards_are_disjoint_and_resume_mid_epoch():
+    size, batch, procs = 23, 2, 2
+    shards = [ShardedEpochSampler(size, batch, procs, r, seed=5) for r in range(procs)]
+    assert shards[0].batches_per_epoch == 5  # 23 // (2 * 2); the remainder is dropped
+    for epoch in range(3):
+        for s in shards:
+            s.set_epoch(epoch)
+        a, b = (list(s) for s in shards)
+        assert len(a) == len(b) == 10
+        assert not set(a) & set(b)
+        assert len(set(a + b)) == 20
+    # the same epoch gives the same order; another epoch another one
+    shards[0].set_epoch(1)
+    first = list(shards[0])
+    assert list(shards[0]) == first
+    shards[0].set_epoch(2)
+    assert list(shards[0]) != first
+    # skipping k batches = the tail of the full epoch
+    shards[0].set_epoch(1, skip_batches=3)
+    assert list(shards[0]) == first[3 * batch :]
+
+
+# -- stage 1 ------------------------------------------------------------------------------
+
+
+def test_autoencoder_learns_and_saves_vae(micro, tmp_path):
+    from diffusers import AutoencoderKL
+
+    from ldm3d_core import load_pipeline
+
+    cfg = load_config(
+        None,
+        "autoencoder",
+        ["samples.every=30", "samples.count=2", "checkpoint.every=20"],
+        data=ae_config(micro, tmp_path / "run"),
+    )
+    result = train_autoencoder(cfg)
+    loss = losses(result.history, "rec")
+    assert result.step == 60 and len(loss) == 60
+    assert loss[-5:].mean() < 0.5 * loss[:5].mean(), loss  # overfits 4 samples
+    # the discriminator joins after its warm-up step and is trained from then on
+    assert "d_loss" not in result.history[29] and "d_loss" in result.history[30]
+    assert np.isfinite(losses(result.history[30:], "d_loss")).all()
+    # logs, checkpoints, sample grids
+    rows = read_log(result.output_dir / "log.csv")
+    assert [r["step"] for r in rows] == list(range(1, 61))
+    np.testing.assert_allclose([r["loss"] for r in rows], losses(result.history), rtol=1e-6)
+    assert [p.name for p in list_checkpoints(result.output_dir)] == [
+        "step-0000020",
+        "step-0000040",
+        "step-0000060",
+    ]
+    assert sorted(p.name for p in (result.output_dir / "samples").iterdir()) == [
+        "step-0000030.png",
+        "step-0000060.png",
+    ]
+    # the final folder: the input model with the trained vae/
+    trained = AutoencoderKL.from_pretrained(result.model_dir, subfolder="vae")
+    before = AutoencoderKL.from_pretrained(micro, subfolder="vae")
+    ckpt = load_file(list_checkpoints(result.output_dir)[-1] / "model.safetensors")
+    w = trained.state_dict()["decoder.conv_out.weight"]
+    assert not torch.equal(w, before.state_dict()["decoder.conv_out.weight"])
+    assert torch.equal(w, ckpt["vae.decoder.conv_out.weight"])  # the checkpoint holds the same
+    pipe = load_pipeline(result.model_dir, device="cpu", dtype="fp32", progress=False)
+    out = pipe.txt2rgbd("a red room", height=RES, width=RES, num_inference_steps=1, seed=0)
+    assert out.rgb.shape == (1, RES, RES, 3)
+
+
+def test_perceptual_loss_is_skipped_with_a_warning_when_unavailable(micro, tmp_path):
+    try:
+        import lpips  # noqa: F401
+
+        pytest.skip("lpips is installed here")
+    except ImportError:
+        pass
+    cfg = load_config(
+        None,
+        "autoencoder",
+        ["loss.perceptual_weight=1.0", "train.max_steps=1", "loss.adversarial.weight=0"],
+        data=ae_config(micro, tmp_path / "run"),
+    )
+    with pytest.warns(UserWarning, match="lpips package is not installed"):
+        result = train_autoencoder(cfg)
+    assert result.step == 1 and "lpips_rgb" not in result.history[0]
+
+
+# -- stage 2 ------------------------------------------------------------------------------
+
+
+def test_diffusion_learns_and_saves_a_loadable_model(micro, tmp_path):
+    from ldm3d_core import load_pipeline
+
+    cfg = load_config(
+        None,
+        "diffusion",
+        ["samples.every=30", "diffusion.ema.enabled=true", "diffusion.ema.decay=0.9"],
+        data=diff_config(micro, tmp_path / "run", train={"max_steps": 40}),
+    )
+    result = train_diffusion(cfg)
+    loss = losses(result.history)
+    assert loss[-8:].mean() < 0.6 * loss[:8].mean(), loss
+    assert (result.output_dir / "samples" / "step-0000030.png").is_file()
+    # a complete LDM3D folder; unet/ holds the EMA weights, vae/ and text_encoder/ are unchanged
+    pipe = load_pipeline(result.model_dir, device="cpu", dtype="fp32", progress=False)
+    out = pipe.txt2rgbd("a red room", height=RES, width=RES, num_inference_steps=2, seed=0)
+    assert out.depth.shape == (1, RES, RES) and np.isfinite(out.depth).all()
+    saved = load_file(result.model_dir / "unet" / "diffusion_pytorch_model.safetensors")
+    ema = torch.load(
+        list_checkpoints(result.output_dir)[-1] / "custom_checkpoint_1.pkl", weights_only=False
+    )
+    live = load_file(list_checkpoints(result.output_dir)[-1] / "model.safetensors")
+    name = "conv_out.weight"
+    assert not torch.equal(saved[name], live[name])  # EMA, not the live weights
+    assert ema["decay"] == 0.9
+    for part in ("vae", "text_encoder"):
+        a = micro / part
+        b = result.model_dir / part
+        assert sorted(p.name for p in a.iterdir()) == sorted(p.name for p in b.iterdir())
+
+
+# -- resume -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stage", ["autoencoder", "diffusion"])
+def test_killed_and_resumed_run_equals_uninterrupted_run(micro, tmp_path, stage):
+    """Stop after step 5 (checkpoint at 4, like a kill), resume, reach step 9 exactly."""
+    make, train = (
+        (ae_config, train_autoencoder) if stage == "autoencoder" else (diff_config, train_diffusion)
+    )
+    sections = {
+        "train": {
+            "max_steps": 9,
+            "batch_size": 2,
+            "gradient_accumulation_steps": 2,
+            "lr_scheduler": "cosine",
+            "lr_warmup_steps": 2,
+        },
+        "data": {"synthetic": 6, "resolution": RES},  # 3 micro-batches an epoch: resume mid-epoch
+        "checkpoint": {"every": 4, "keep": None},
+    }
+    if stage == "autoencoder":
+        sections["loss"] = {"adversarial": {"start_step": 3, "layers": 2, "channels": 8}}
+    else:
+        sections["diffusion"] = {"ema": {"enabled": True, "decay": 0.9}}
+
+    full = train(load_config(None, stage, data=make(micro, tmp_path / "full", **sections)))
+    cfg = load_config(None, stage, data=make(micro, tmp_path / "cut", **sections))
+    first = train(cfg, stop_after=5)
+    assert first.step == 5 and first.model_dir is None
+    assert [p.name for p in list_checkpoints(tmp_path / "cut")] == ["step-0000004"]
+    with pytest.raises(TrainingError, match="already holds a run.*--resume"):
+        train(cfg)
+    second = train(cfg, resume=True)
+    assert second.resumed_from == 4 and second.step == 9
+
+    np.testing.assert_allclose(losses(first.history), losses(full.history[:5]), rtol=0, atol=1e-6)
+    np.testing.assert_allclose(losses(second.history), losses(full.history[4:]), rtol=0, atol=1e-6)
+    a = load_file(list_checkpoints(tmp_path / "full")[-1] / "model.safetensors")
+    b = load_file(list_checkpoints(tmp_path / "cut")[-1] / "model.safetensors")
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    # the final folders too (for diffusion: the EMA weights, restored from the checkpoint)
+    part = "vae" if stage == "autoencoder" else "unet"
+    a, b = (
+        load_file(tmp_path / run / "model" / part / "diffusion_pytorch_model.safetensors")
+        for run in ("full", "cut")
+    )
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    # the log reads as one run: steps 1..9 once each, the replayed step 5 from the resumed session
+    rows = read_log(tmp_path / "cut" / "log.csv")
+    assert [r["step"] for r in rows] == list(range(1, 10))
+    assert rows[4]["loss"] == pytest.approx(second.history[0]["loss"], abs=1e-6)
+
+
+def write_rgbd_folder(folder: Path, n: int = 4) -> Path:
+    """A sidecar-layout dataset: name.png, name_depth.png (16-bit), name.txt."""
+    from PIL import Image
+
+    folder.mkdir(parents=True)
+    data = SyntheticRGBDDataset(n, 24)
+    for i in range(n):
+        x = data[i]["pixel_values"].numpy().transpose(1, 2, 0)
+        rgb = np.rint((x[..., :3] + 1) * 127.5).astype(np.uint8)
+        depth = np.rint((x[..., 3] + 1) / 2 * 65535).astype(np.uint16)
+        Image.fromarray(rgb).save(folder / f"item{i}.png")
+        Image.fromarray(depth).save(folder / f"item{i}_depth.png")
+        (folder / f"item{i}.txt").write_text(data[i]["caption"])
+    return folder
+
+
+def test_config_dataset_folder_trains_and_resumes_exactly(micro, tmp_path):
+    """data.source through ldm3d_core.data.RGBDDataset, random crops and flips included."""
+    pytest.importorskip("ldm3d_core.data.dataset")
+    source = write_rgbd_folder(tmp_path / "data")
+    sections = {
+        "data": {"source": str(source), "synthetic": None, "resolution": RES, "augment": True},
+        "train": {"max_steps": 5, "batch_size": 2},  # 2 batches an epoch: crosses epochs
+        "checkpoint": {"every": 2},
+    }
+    full = train_diffusion(
+        load_config(None, "diffusion", data=diff_config(micro, tmp_path / "a", **sections))
+    )
+    cfg = load_config(None, "diffusion", data=diff_config(micro, tmp_path / "b", **sections))
+    train_diffusion(cfg, stop_after=3)
+    second = train_diffusion(cfg, resume=True)
+    assert second.resumed_from == 2
+    np.testing.assert_allclose(losses(second.history), losses(full.history[2:]), rtol=0, atol=1e-6)
+
+
+# -- bad input ----------------------------------------------------------------------------
+
+
+class _Empty(torch.utils.data.Dataset):
+    def __len__(self) -> int:
+        return 0
+
+    def __getitem__(self, i):
+        raise IndexError(i)
+
+
+def test_empty_dataset_and_small_dataset_are_clear_errors(micro, tmp_path):
+    cfg = load_config(None, "diffusion", data=diff_config(micro, tmp_path / "run"))
+    with pytest.raises(TrainingError, match="^the dataset is empty: no training samples found$"):
+        train_diffusion(cfg, dataset=_Empty())
+    with pytest.raises(TrainingError, match="has 3 samples but one step needs 4"):
+        train_diffusion(cfg, dataset=SyntheticRGBDDataset(3, RES))
+    with pytest.raises(TrainingError, match="have 6 channels but the model's VAE takes 4"):
+        train_diffusion(cfg, dataset=SyntheticRGBDDataset(4, RES, channels=6))
+
+
+def test_empty_dataset_folder_is_a_clear_error(micro, tmp_path):
+    pytest.importorskip("ldm3d_core.data.dataset")
+    (tmp_path / "empty").mkdir()
+    data = {"source": str(tmp_path / "empty"), "synthetic": None, "resolution": RES}
+    cfg = load_config(None, "diffusion", data=diff_config(micro, tmp_path / "run", data=data))
+    with pytest.raises(TrainingError, match="empty") as err:
+        train_diffusion(cfg)
+    assert "\n" not in str(err.value)
+
+
+def test_missing_model_folder_is_a_clear_error(tmp_path):
+    cfg = load_config(None, "autoencoder", data=ae_config(tmp_path / "nope", tmp_path / "run"))
+    with pytest.raises(ModelNotFoundError, match=r"model folder .*nope not found"):
+        train_autoencoder(cfg)
+
+
+def _cli(argv: list[str], capsys) -> tuple[int, str, str]:
+    parser = argparse.ArgumentParser(prog="ldm3d")
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    try:
+        code = args.func(args)
+    except SystemExit as exc:
+        code = exc.code
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_cli_errors_are_one_line_with_status_2(micro, tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(ae_config(micro, tmp_path / "o", loss={"l2_weight": 1})))
+    code, _, err = _cli(["train", "autoencoder", "--config", str(bad)], capsys)
+    assert code == 2 and err == f"ldm3d: error: {bad}: loss.l2_weight: unknown key\n"
+
+    code, _, err = _cli(["train", "diffusion", "--config", str(bad)], capsys)
+    assert code == 2 and err == f"ldm3d: error: {bad}: loss: unknown key\n"
+
+    good = tmp_path / "good.yaml"
+    good.write_text(yaml.safe_dump(diff_config(tmp_path / "missing", tmp_path / "o")))
+    code, _, err = _cli(["train", "diffusion", "--config", str(good)], capsys)
+    assert code == 2 and err.count("\n") == 1
+    assert err.startswith("ldm3d: error: model folder ") and "missing not found" in err
+
+    code, out, _ = _cli(
+        [
+            "train",
+            "diffusion",
+            "--config",
+            str(good),
+            "--set",
+            "train.max_steps=3",
+            "--print-config",
+        ],
+        capsys,
+    )
+    assert code == 0 and yaml.safe_load(out)["train"]["max_steps"] == 3
+
+
+def test_cli_trains_and_resumes(micro, tmp_path, capsys):
+    cfg = tmp_path / "run.yaml"
+    cfg.write_text(yaml.safe_dump(diff_config(micro, tmp_path / "run", train={"max_steps": 2})))
+    code, out, _ = _cli(["train", "diffusion", "--config", str(cfg)], capsys)
+    assert code == 0 and "diffusion: 2 steps, model in" in out
+    code, _, err = _cli(["train", "diffusion", "--config", str(cfg)], capsys)
+    assert code == 2 and "pass --resume" in err
+    code, out, _ = _cli(
+        ["train", "diffusion", "--config", str(cfg), "--resume", "--set", "train.max_steps=3"],
+        capsys,
+    )
+    assert code == 0 and "3 steps" in out
+    state = json.loads((list_checkpoints(tmp_path / "run")[-1] / "train_state.json").read_text())
+    assert state["step"] == 3
+
+
+# -- several processes --------------------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stage", ["diffusion", "autoencoder"])
+def test_accelerate_launch_two_cpu_processes(micro, tmp_path, stage):
+    """Both stages under ``accelerate launch`` with 2 CPU processes (gloo DDP)."""
+    make = diff_config if stage == "diffusion" else ae_config
+    extra = {"loss": {"adversarial": {"start_step": 1, "layers": 2, "channels": 8}}}
+    cfg = tmp_path / "run.yaml"
+    cfg.write_text(
+        yaml.safe_dump(
+            make(
+                micro,
+                tmp_path / "run",
+                data={"synthetic": 8, "resolution": RES},
+                train={"max_steps": 3, "batch_size": 2, "cpu": True},
+                checkpoint={"every": 2},
+                **(extra if stage == "autoencoder" else {}),
+            )
+        )
+    )
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "ACCELERATE_USE_CPU": "1", "OMP_NUM_THREADS": "1"}
+    # `--multi_gpu` picks the torchrun launcher; with ACCELERATE_USE_CPU it runs gloo CPU DDP
+    # (accelerate 1.x's `--cpu` alone starts one process unless mpirun is configured).
+    cmd = [
+        sys.executable, "-m", "accelerate.commands.launch",
+        "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+        "--mixed_precision", "no", "--dynamo_backend", "no",
+        "-m", "ldm3d_core.training", stage, "--config", str(cfg),
+    ]  # fmt: skip
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.count(f"{stage}: 3 steps, model in") == 1  # the main process reports
+    ckpts = list_checkpoints(tmp_path / "run")
+    state = json.loads((ckpts[-1] / "train_state.json").read_text())
+    assert state["processes"] == 2 and state["step"] == 3
+    # 8 samples / (2 per process x 2 processes) = 2 steps an epoch; each process kept its own noise
+    assert state["micro_batches"] == 3
+    assert (ckpts[-1] / "rng_0.pt").is_file() and (ckpts[-1] / "rng_1.pt").is_file()
+    r0, r1 = (torch.load(ckpts[-1] / f"rng_{i}.pt", weights_only=True) for i in (0, 1))
+    assert not torch.equal(r0, r1)
+    rows = read_log(tmp_path / "run" / "log.csv")
+    assert [r["step"] for r in rows] == [1, 2, 3] and all(np.isfinite(r["loss"]) for r in rows)
+    part = "unet" if stage == "diffusion" else "vae"
+    assert (tmp_path / "run" / "model" / part / "diffusion_pytorch_model.safetensors").is_file()
+    if stage == "autoencoder":  # the discriminator trained from step 2 on, in both processes
+        assert all("d_loss" in r for r in rows[1:])
