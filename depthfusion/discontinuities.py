@@ -77,6 +77,7 @@ INPAINT_MAX_PIXELS = 1_500_000
 INPAINT_BIN = 2
 #: Widest background band, as a fraction of the panorama width (caps absurd reach values).
 MAX_BAND_FRACTION = 0.125
+_X = {'ring': 0, 'blur': 0}
 
 
 # --- settings -----------------------------------------------------------------------------------
@@ -449,6 +450,9 @@ def _inpaint_band(
     th, tw = tex.shape[:2]
     out = tex.copy()
     level = np.floor(d_bg / (INPAINT_BIN * half)).astype(np.int64)
+    if _X['ring']:
+        far = _X['edges'].far if _X['ring'] == 1 else _X['edges'].far & ~_X['edges'].near
+        _X['ring_mask'] = far
     reach = 2 * band + radius + 1
     kernel = np.ones((2 * reach + 1, 2 * reach + 1), np.uint8)
 
@@ -458,6 +462,8 @@ def _inpaint_band(
         near_zone = _wrap_pad(group.astype(np.uint8), reach)
         near_zone = cv2.dilate(near_zone, kernel)[:, reach : reach + cols] > 0
         mask = group | (near_zone & (depth > d_max + half))
+        if _X['ring']:
+            mask |= _X['ring_mask']
         # Only the rows around the group matter (the mask wraps in longitude).
         ys = np.flatnonzero(group.any(axis=1))
         r0, r1 = max(0, ys[0] - reach), min(rows, ys[-1] + reach + 1)
@@ -469,6 +475,8 @@ def _inpaint_band(
         )
         pad = int(min(tw, math.ceil(reach * tw / cols) + (radius + 2) * factor))
         filled = _inpaint_wrapped(tex[t0:t1], mask_t, pad, radius, factor)
+        if _X.get('blur'):
+            filled = _blur_with_distance(filled, mask_t, _X['blur'], pad)
         return t0, t1, _resize_mask(group, (th, tw))[t0:t1], filled
 
     # OpenCV releases the GIL: the groups inpaint in parallel on a few threads.
@@ -478,6 +486,25 @@ def _inpaint_band(
         for t0, t1, group_t, filled in pool.map(fill_group, groups):
             out[t0:t1][group_t] = filled[group_t]
     return out
+
+
+def _blur_with_distance(img, mask, k, pad):
+    # sigma = k * distance to the nearest known pixel, by blending a blur stack
+    w = mask.shape[1]
+    p = _wrap_pad(img, pad).astype(np.float32)
+    m = _wrap_pad(mask.astype(np.uint8), pad)
+    dist = cv2.distanceTransform(m, cv2.DIST_L2, 3)[:, pad : pad + w]
+    sig = k * dist
+    sigmas = [0.0, 1.0, 2.0, 4.0, 8.0, 16.0]
+    stack = [p[:, pad : pad + w]] + [cv2.GaussianBlur(p, (0, 0), sg)[:, pad : pad + w] for sg in sigmas[1:]]
+    out = np.zeros_like(stack[0])
+    s = np.clip(sig, 0, sigmas[-1])
+    for a in range(len(sigmas) - 1):
+        lo, hi = sigmas[a], sigmas[a + 1]
+        sel = (s >= lo) & (s <= hi)
+        t = ((s - lo) / (hi - lo))[..., None]
+        out = np.where(sel[..., None], (1 - t) * stack[a] + t * stack[a + 1], out)
+    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
 
 
 def _min_filter_wrapped(a: np.ndarray, radius: int) -> np.ndarray:
@@ -659,6 +686,7 @@ def _cut_and_fill(
 
     # Background layer: the cut triangles and every triangle touching the band, band
     # vertices moved back to their background disparity; far-side vertices stay shared.
+    _X['edges'] = edges
     bg_tex = _inpaint_band(rgbd.rgb, depth, band_mask, d_bg, band, half, inpaint_radius)
     result.layers.append(
         MeshLayer(
