@@ -20,12 +20,14 @@ This module
 4. (``fill: inpaint``) builds a **background layer** behind the cuts: a band of the grid on
    the near side of every edge, grown through the occluder from its silhouette, whose
    vertices move back to the disparity of the far side (carried along as the band grows)
-   and whose colour is inpainted (OpenCV Telea) from background pixels only. The band is as
+   and whose colour is inpainted (OpenCV Telea) from background pixels only (the far-side
+   pixels included), then faded toward the local mean with distance from real background
+   (the least-squares guess for what nobody saw). The band is as
    wide as the largest disocclusion a head move of ``reach`` metres opens,
    ``reach * (1/r_near - 1/r_far)`` radians over the largest jump. It shares the far-side
    vertices of the foreground exactly (no crack) and lies behind it everywhere else, so the
    depth test shows it only through the cuts;
-5. optionally **feathers** the silhouettes: the skirt fades to alpha ``1 - feather`` at its
+5. **feathers** the silhouettes (``feather``, default 0.3): the skirt fades to alpha ``1 - feather`` at its
    back edge (MSAA alpha-to-coverage in :class:`~depthfusion.render.renderer.MeshRenderer`).
 
 ``fill: stretch`` is the naive continuous mesh (no cut). The result is a
@@ -63,7 +65,13 @@ DEFAULT_FILL: FillMode = "inpaint"
 #: Largest head move (metres) whose disocclusions the background layer covers.
 DEFAULT_REACH = 0.3
 #: Depth (metres) of the skirt that extends a cut silhouette backward: the occluder's sides.
-DEFAULT_THICKNESS = 0.3
+#: Its colours are the silhouette's own (a short rubber sheet): deeper skirts cover more of
+#: the background fill, which is the better guess once the fill is good (0.15 measured best
+#: of 0-1.2 m, mostly on the room scenes).
+DEFAULT_THICKNESS = 0.15
+#: Soft silhouettes: the skirt fades to alpha 1 - feather at its back edge (MSAA alpha to
+#: coverage). A little softness stands in for the anti-aliased mix of the silhouette pixels.
+DEFAULT_FEATHER = 0.3
 #: Telea inpainting radius in pixels of the (possibly shrunk) texture it works on.
 INPAINT_RADIUS = 3
 #: Telea's time grows with the masked area: it runs on the texture shrunk by an integer
@@ -73,11 +81,14 @@ INPAINT_RADIUS = 3
 #: with benchmarks/bench_discontinuities.py: up to -0.3 dB on the pillars scene).
 INPAINT_MAX_WIDTH = 1024
 INPAINT_MAX_PIXELS = 1_500_000
+#: The fill fades to the local mean away from known background: a fill pixel d pixels from
+#: the nearest one is blurred with sigma = FILL_BLUR * d (at most FILL_BLUR_MAX pixels).
+FILL_BLUR = 1.0
+FILL_BLUR_MAX = 16.0
 #: Width of the background-disparity groups the band is inpainted in, in half-thresholds.
 INPAINT_BIN = 2
 #: Widest background band, as a fraction of the panorama width (caps absurd reach values).
 MAX_BAND_FRACTION = 0.125
-_X = {'ring': 0, 'blur': 0}
 
 
 # --- settings -----------------------------------------------------------------------------------
@@ -450,9 +461,6 @@ def _inpaint_band(
     th, tw = tex.shape[:2]
     out = tex.copy()
     level = np.floor(d_bg / (INPAINT_BIN * half)).astype(np.int64)
-    if _X['ring']:
-        far = _X['edges'].far if _X['ring'] == 1 else _X['edges'].far & ~_X['edges'].near
-        _X['ring_mask'] = far
     reach = 2 * band + radius + 1
     kernel = np.ones((2 * reach + 1, 2 * reach + 1), np.uint8)
 
@@ -462,8 +470,6 @@ def _inpaint_band(
         near_zone = _wrap_pad(group.astype(np.uint8), reach)
         near_zone = cv2.dilate(near_zone, kernel)[:, reach : reach + cols] > 0
         mask = group | (near_zone & (depth > d_max + half))
-        if _X['ring']:
-            mask |= _X['ring_mask']
         # Only the rows around the group matter (the mask wraps in longitude).
         ys = np.flatnonzero(group.any(axis=1))
         r0, r1 = max(0, ys[0] - reach), min(rows, ys[-1] + reach + 1)
@@ -475,8 +481,7 @@ def _inpaint_band(
         )
         pad = int(min(tw, math.ceil(reach * tw / cols) + (radius + 2) * factor))
         filled = _inpaint_wrapped(tex[t0:t1], mask_t, pad, radius, factor)
-        if _X.get('blur'):
-            filled = _blur_with_distance(filled, mask_t, _X['blur'], pad)
+        filled = _blur_with_distance(filled, mask_t, pad, FILL_BLUR)
         return t0, t1, _resize_mask(group, (th, tw))[t0:t1], filled
 
     # OpenCV releases the GIL: the groups inpaint in parallel on a few threads.
@@ -488,22 +493,38 @@ def _inpaint_band(
     return out
 
 
-def _blur_with_distance(img, mask, k, pad):
-    # sigma = k * distance to the nearest known pixel, by blending a blur stack
+def _blur_with_distance(img: np.ndarray, mask: np.ndarray, pad: int, k: float) -> np.ndarray:
+    """``img`` with each ``mask`` pixel blurred (Gaussian) by ``sigma = k * d``, d its distance
+    in pixels to the nearest pixel outside ``mask``; periodic across the seam.
+
+    What a head move uncovers is unknown: the further a fill pixel lies from real background,
+    the less its exact colour can be trusted, and the local mean is the estimate with the
+    least squared error. So the fill keeps Telea's detail next to the edge and fades to the
+    local mean deeper in (sigma interpolated over a ladder of blurs, up to
+    :data:`FILL_BLUR_MAX`).
+    """
+    if k <= 0.0 or not mask.any():
+        return img
     w = mask.shape[1]
-    p = _wrap_pad(img, pad).astype(np.float32)
-    m = _wrap_pad(mask.astype(np.uint8), pad)
-    dist = cv2.distanceTransform(m, cv2.DIST_L2, 3)[:, pad : pad + w]
-    sig = k * dist
-    sigmas = [0.0, 1.0, 2.0, 4.0, 8.0, 16.0]
-    stack = [p[:, pad : pad + w]] + [cv2.GaussianBlur(p, (0, 0), sg)[:, pad : pad + w] for sg in sigmas[1:]]
-    out = np.zeros_like(stack[0])
-    s = np.clip(sig, 0, sigmas[-1])
-    for a in range(len(sigmas) - 1):
-        lo, hi = sigmas[a], sigmas[a + 1]
-        sel = (s >= lo) & (s <= hi)
-        t = ((s - lo) / (hi - lo))[..., None]
-        out = np.where(sel[..., None], (1 - t) * stack[a] + t * stack[a + 1], out)
+    mpad = _wrap_pad(mask.astype(np.uint8), pad)
+    dist = cv2.distanceTransform(mpad, cv2.DIST_L2, 3)[:, pad : pad + w]
+    sigma = np.minimum(k * dist, FILL_BLUR_MAX)
+    top = float(sigma.max())
+    if top <= 0.0:
+        return img
+    ladder = [0.0]
+    while ladder[-1] < top:
+        ladder.append(max(1.0, 2.0 * ladder[-1]))
+    padded = _wrap_pad(img, pad).astype(np.float32)
+    out = img.astype(np.float32)
+    lower = out
+    for lo, hi in zip(ladder[:-1], ladder[1:], strict=True):
+        upper = cv2.GaussianBlur(padded, (0, 0), hi)[:, pad : pad + w]
+        sel = (sigma > lo) & (sigma <= hi)
+        if sel.any():
+            t = ((sigma[sel] - lo) / (hi - lo))[:, None]
+            out[sel] = (1.0 - t) * lower[sel] + t * upper[sel]
+        lower = upper
     return np.clip(out + 0.5, 0, 255).astype(np.uint8)
 
 
@@ -543,7 +564,7 @@ def build_layered_mesh(
     fill: FillMode | str = DEFAULT_FILL,
     thickness: float = DEFAULT_THICKNESS,
     reach: float = DEFAULT_REACH,
-    feather: float = 0.0,
+    feather: float = DEFAULT_FEATHER,
     inpaint_radius: int = INPAINT_RADIUS,
 ) -> LayeredMesh:
     """Mesh an RGBD panorama with its depth discontinuities handled.
@@ -558,7 +579,8 @@ def build_layered_mesh(
     reach : ``inpaint``: head move in metres whose disocclusions the background layer must
         cover; sets the band width behind each edge.
     feather : ``inpaint``: soft silhouettes, in [0, 1]: the skirt fades to alpha
-        ``1 - feather`` at its back edge (drawn with MSAA alpha-to-coverage). 0 = hard edges.
+        ``1 - feather`` at its back edge (drawn with MSAA alpha-to-coverage). 0 = hard edges
+        (and no alpha channel).
     inpaint_radius : Telea neighbourhood in texture pixels.
     """
     check_settings(threshold, fill)
@@ -686,7 +708,6 @@ def _cut_and_fill(
 
     # Background layer: the cut triangles and every triangle touching the band, band
     # vertices moved back to their background disparity; far-side vertices stay shared.
-    _X['edges'] = edges
     bg_tex = _inpaint_band(rgbd.rgb, depth, band_mask, d_bg, band, half, inpaint_radius)
     result.layers.append(
         MeshLayer(
