@@ -35,6 +35,7 @@ import numpy as np
 
 from depthfusion.conventions import perspective_ray_directions
 from depthfusion.discontinuities import (
+    DEFAULT_FEATHER,
     DEFAULT_THICKNESS,
     DEFAULT_THRESHOLD,
     build_layered_mesh,
@@ -213,7 +214,7 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="two scenes, no timings")
     ap.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD)
     ap.add_argument("--thickness", type=float, default=DEFAULT_THICKNESS)
-    ap.add_argument("--feather", type=float, default=0.0)
+    ap.add_argument("--feather", type=float, default=DEFAULT_FEATHER)
     ap.add_argument("--out", type=Path, default=None, help="write the table (markdown + json)")
     args = ap.parse_args()
 

@@ -43,7 +43,9 @@ def main() -> None:
     args = ap.parse_args()
     # The first build in a fresh process varies a lot with the kernel's state (page faults,
     # huge-page availability): report the median and the range over several processes.
-    print(f"{'panorama':>10} {'first build (median, range)':>28} {'best build':>11} {'peak RSS':>10} {'mesh RSS':>10}")
+    print(
+        f"{'panorama':>10} {'first build (median, range)':>28} {'best build':>11} {'peak RSS':>10} {'mesh RSS':>10}"
+    )
     for w in (1024, 2048, 4096):
         runs = []
         for _ in range(args.processes):
@@ -54,7 +56,9 @@ def main() -> None:
         best = min(r["best_s"] for r in runs) * 1000
         r = max(runs, key=lambda r: r["peak_rss_mib"])
         spread = f"{first[len(first) // 2]:.0f} ms ({first[0]:.0f}-{first[-1]:.0f})"
-        print(f"{r['size']:>10} {spread:>28} {best:>8.0f} ms {r['peak_rss_mib']:>6.0f} MiB {r['mesh_rss_mib']:>6.0f} MiB")
+        print(
+            f"{r['size']:>10} {spread:>28} {best:>8.0f} ms {r['peak_rss_mib']:>6.0f} MiB {r['mesh_rss_mib']:>6.0f} MiB"
+        )
 
 
 if __name__ == "__main__":

@@ -44,16 +44,27 @@ def main() -> None:
     size = tuple(args.size)
     ctx = get_context()
     info = gl_info(ctx)
-    print(f"renderer: {info['renderer']} | eye {size[0]}x{size[1]} SBS | x264 {args.preset} crf 18 | {args.frames} frames")
+    print(
+        f"renderer: {info['renderer']} | eye {size[0]}x{size[1]} SBS | x264 {args.preset} crf 18 | {args.frames} frames"
+    )
     pano = generate_panorama("room", seed=0, width=2048)
     poses = preset_path("swing", 4.0, yaw=-60).poses(args.frames / 4.0)
     ipd, conv = 0.064, 3.0
-    print(f"{'mesh':>10} {'tris':>6} {'MSAA':>4} {'aniso':>5} {'cull':>4} {'drawn':>5} | {'render ms':>9} {'readback ms':>11} | {'encode fps':>10} | {'end-to-end fps':>14} {'ratio':>5}")
+    print(
+        f"{'mesh':>10} {'tris':>6} {'MSAA':>4} {'aniso':>5} {'cull':>4} {'drawn':>5} | {'render ms':>9} {'readback ms':>11} | {'encode fps':>10} | {'end-to-end fps':>14} {'ratio':>5}"
+    )
     for cols in (2048, 1024):
         mesh = build_sphere_mesh(pano, cols, mode="metric")
-        for samples, aniso, cull in ((4, 16.0, True), (0, 16.0, True), (0, 1.0, True), (0, 1.0, False)):
+        for samples, aniso, cull in (
+            (4, 16.0, True),
+            (0, 16.0, True),
+            (0, 1.0, True),
+            (0, 1.0, False),
+        ):
             t = time.perf_counter()
-            renderer = MeshRenderer(ctx, mesh.vertices, mesh.uvs, mesh.faces, mesh.texture, samples, cull=cull)
+            renderer = MeshRenderer(
+                ctx, mesh.vertices, mesh.uvs, mesh.faces, mesh.texture, samples, cull=cull
+            )
             upload_s = time.perf_counter() - t
             renderer.texture.anisotropy = min(aniso, info["max_anisotropy"])
 
@@ -64,7 +75,12 @@ def main() -> None:
             render_s = timed(lambda renderer=renderer, frame=frame: frame(poses[0]), 5)
             eye_buf = np.empty((size[1], size[0], 3), np.uint8)
             target = next(iter(renderer._targets.values())).read
-            readback_s = timed(lambda target=target, eye_buf=eye_buf: target.read_into(eye_buf, components=3, alignment=1), 10)
+            readback_s = timed(
+                lambda target=target, eye_buf=eye_buf: target.read_into(
+                    eye_buf, components=3, alignment=1
+                ),
+                10,
+            )
             frames = [frame(p) for p in poses]
             with tempfile.TemporaryDirectory() as tmp:
                 t = time.perf_counter()

@@ -20,13 +20,16 @@ This module
 4. (``fill: inpaint``) builds a **background layer** behind the cuts: a band of the grid on
    the near side of every edge, grown through the occluder from its silhouette, whose
    vertices move back to the disparity of the far side (carried along as the band grows)
-   and whose colour is inpainted (OpenCV Telea) from background pixels only. The band is as
-   wide as the largest disocclusion a head move of ``reach`` metres opens,
+   and whose colour is inpainted (OpenCV Telea) from background pixels only (the far-side
+   pixels included), then faded toward the local mean with distance from real background
+   (the least-squares guess for what nobody saw). The band is as wide as the largest
+   disocclusion a head move of ``reach`` metres opens,
    ``reach * (1/r_near - 1/r_far)`` radians over the largest jump. It shares the far-side
    vertices of the foreground exactly (no crack) and lies behind it everywhere else, so the
    depth test shows it only through the cuts;
-5. optionally **feathers** the silhouettes: the skirt fades to alpha ``1 - feather`` at its
-   back edge (MSAA alpha-to-coverage in :class:`~depthfusion.render.renderer.MeshRenderer`).
+5. **feathers** the silhouettes (``feather``, default 0.3): the skirt fades to alpha
+   ``1 - feather`` at its back edge (MSAA alpha-to-coverage in
+   :class:`~depthfusion.render.renderer.MeshRenderer`).
 
 ``fill: stretch`` is the naive continuous mesh (no cut). The result is a
 :class:`LayeredMesh`: a list of :class:`MeshLayer` (each with its own texture) that also
@@ -63,14 +66,26 @@ DEFAULT_FILL: FillMode = "inpaint"
 #: Largest head move (metres) whose disocclusions the background layer covers.
 DEFAULT_REACH = 0.3
 #: Depth (metres) of the skirt that extends a cut silhouette backward: the occluder's sides.
-DEFAULT_THICKNESS = 0.3
+#: Its colours are the silhouette's own (a short rubber sheet): deeper skirts cover more of
+#: the background fill, which is the better guess once the fill is good (0.15 measured best
+#: of 0-1.2 m, mostly on the room scenes).
+DEFAULT_THICKNESS = 0.15
+#: Soft silhouettes: the skirt fades to alpha 1 - feather at its back edge (MSAA alpha to
+#: coverage). A little softness stands in for the anti-aliased mix of the silhouette pixels.
+DEFAULT_FEATHER = 0.3
 #: Telea inpainting radius in pixels of the (possibly shrunk) texture it works on.
 INPAINT_RADIUS = 3
 #: Telea's time grows with the masked area: it runs on the texture shrunk by an integer
-#: factor (the fill scaled back up) above this width or this many masked pixels. The fill
-#: is smooth, so a finer one buys little.
-INPAINT_MAX_WIDTH = 512
-INPAINT_MAX_PIXELS = 150_000
+#: factor (the fill scaled back up) above this width or this many masked pixels. Not
+#: coarser: what a head move uncovers lies within a few pixels of the silhouette, and a
+#: fill at half of 1024 px loses to the stretched mesh on detailed backgrounds (measured
+#: with benchmarks/bench_discontinuities.py: up to -0.3 dB on the pillars scene).
+INPAINT_MAX_WIDTH = 1024
+INPAINT_MAX_PIXELS = 1_500_000
+#: The fill fades to the local mean away from known background: a fill pixel d pixels from
+#: the nearest one is blurred with sigma = FILL_BLUR * d (at most FILL_BLUR_MAX pixels).
+FILL_BLUR = 1.0
+FILL_BLUR_MAX = 16.0
 #: Width of the background-disparity groups the band is inpainted in, in half-thresholds.
 INPAINT_BIN = 2
 #: Widest background band, as a fraction of the panorama width (caps absurd reach values).
@@ -423,7 +438,6 @@ def _grow_band(
 def _inpaint_band(
     tex: np.ndarray,
     depth: np.ndarray,
-    edges: DepthEdges,
     band_mask: np.ndarray,
     d_bg: np.ndarray,
     band: int,
@@ -437,15 +451,17 @@ def _inpaint_band(
     front of a thin pillar in front of the wall, the band continues the pillar, while the
     pillar's own band continues the wall. So the band is split into groups by background
     disparity, in bins :data:`INPAINT_BIN` half-thresholds wide; each group is inpainted with
-    everything clearly nearer than its background (within reach of it) masked out, plus the
-    far-side edge ring (often mixed colours). Wider than :data:`INPAINT_MAX_WIDTH`, or with
-    more than :data:`INPAINT_MAX_PIXELS` masked pixels, a group runs shrunk.
+    everything clearly nearer than its background (within reach of it) masked out. The
+    far-side pixels themselves stay sources: they are the background's only evidence right
+    behind the silhouette, and their anti-aliased mix of occluder colour costs less than
+    extrapolating from pixels further out (which lost to the stretched mesh on detailed
+    backgrounds). Wider than :data:`INPAINT_MAX_WIDTH`, or with more than
+    :data:`INPAINT_MAX_PIXELS` masked pixels, a group runs shrunk.
     """
     rows, cols = depth.shape
     th, tw = tex.shape[:2]
     out = tex.copy()
     level = np.floor(d_bg / (INPAINT_BIN * half)).astype(np.int64)
-    far_ring = cv2.dilate(_wrap_pad(edges.far.astype(np.uint8), 1), np.ones((3, 3)))[:, 1:-1] > 0
     reach = 2 * band + radius + 1
     kernel = np.ones((2 * reach + 1, 2 * reach + 1), np.uint8)
 
@@ -454,7 +470,7 @@ def _inpaint_band(
         d_max = float(d_bg[group].max())
         near_zone = _wrap_pad(group.astype(np.uint8), reach)
         near_zone = cv2.dilate(near_zone, kernel)[:, reach : reach + cols] > 0
-        mask = group | far_ring | (near_zone & (depth > d_max + half))
+        mask = group | (near_zone & (depth > d_max + half))
         # Only the rows around the group matter (the mask wraps in longitude).
         ys = np.flatnonzero(group.any(axis=1))
         r0, r1 = max(0, ys[0] - reach), min(rows, ys[-1] + reach + 1)
@@ -466,6 +482,7 @@ def _inpaint_band(
         )
         pad = int(min(tw, math.ceil(reach * tw / cols) + (radius + 2) * factor))
         filled = _inpaint_wrapped(tex[t0:t1], mask_t, pad, radius, factor)
+        filled = _blur_with_distance(filled, mask_t, pad, FILL_BLUR)
         return t0, t1, _resize_mask(group, (th, tw))[t0:t1], filled
 
     # OpenCV releases the GIL: the groups inpaint in parallel on a few threads.
@@ -475,6 +492,41 @@ def _inpaint_band(
         for t0, t1, group_t, filled in pool.map(fill_group, groups):
             out[t0:t1][group_t] = filled[group_t]
     return out
+
+
+def _blur_with_distance(img: np.ndarray, mask: np.ndarray, pad: int, k: float) -> np.ndarray:
+    """``img`` with each ``mask`` pixel blurred (Gaussian) by ``sigma = k * d``, d its distance
+    in pixels to the nearest pixel outside ``mask``; periodic across the seam.
+
+    What a head move uncovers is unknown: the further a fill pixel lies from real background,
+    the less its exact colour can be trusted, and the local mean is the estimate with the
+    least squared error. So the fill keeps Telea's detail next to the edge and fades to the
+    local mean deeper in (sigma interpolated over a ladder of blurs, up to
+    :data:`FILL_BLUR_MAX`).
+    """
+    if k <= 0.0 or not mask.any():
+        return img
+    w = mask.shape[1]
+    mpad = _wrap_pad(mask.astype(np.uint8), pad)
+    dist = cv2.distanceTransform(mpad, cv2.DIST_L2, 3)[:, pad : pad + w]
+    sigma = np.minimum(k * dist, FILL_BLUR_MAX)
+    top = float(sigma.max())
+    if top <= 0.0:
+        return img
+    ladder = [0.0]
+    while ladder[-1] < top:
+        ladder.append(max(1.0, 2.0 * ladder[-1]))
+    padded = _wrap_pad(img, pad).astype(np.float32)
+    out = img.astype(np.float32)
+    lower = out
+    for lo, hi in zip(ladder[:-1], ladder[1:], strict=True):
+        upper = cv2.GaussianBlur(padded, (0, 0), hi)[:, pad : pad + w]
+        sel = (sigma > lo) & (sigma <= hi)
+        if sel.any():
+            t = ((sigma[sel] - lo) / (hi - lo))[:, None]
+            out[sel] = (1.0 - t) * lower[sel] + t * upper[sel]
+        lower = upper
+    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
 
 
 def _min_filter_wrapped(a: np.ndarray, radius: int) -> np.ndarray:
@@ -513,7 +565,7 @@ def build_layered_mesh(
     fill: FillMode | str = DEFAULT_FILL,
     thickness: float = DEFAULT_THICKNESS,
     reach: float = DEFAULT_REACH,
-    feather: float = 0.0,
+    feather: float = DEFAULT_FEATHER,
     inpaint_radius: int = INPAINT_RADIUS,
 ) -> LayeredMesh:
     """Mesh an RGBD panorama with its depth discontinuities handled.
@@ -528,7 +580,8 @@ def build_layered_mesh(
     reach : ``inpaint``: head move in metres whose disocclusions the background layer must
         cover; sets the band width behind each edge.
     feather : ``inpaint``: soft silhouettes, in [0, 1]: the skirt fades to alpha
-        ``1 - feather`` at its back edge (drawn with MSAA alpha-to-coverage). 0 = hard edges.
+        ``1 - feather`` at its back edge (drawn with MSAA alpha-to-coverage). 0 = hard edges
+        (and no alpha channel).
     inpaint_radius : Telea neighbourhood in texture pixels.
     """
     check_settings(threshold, fill)
@@ -656,7 +709,7 @@ def _cut_and_fill(
 
     # Background layer: the cut triangles and every triangle touching the band, band
     # vertices moved back to their background disparity; far-side vertices stay shared.
-    bg_tex = _inpaint_band(rgbd.rgb, depth, edges, band_mask, d_bg, band, half, inpaint_radius)
+    bg_tex = _inpaint_band(rgbd.rgb, depth, band_mask, d_bg, band, half, inpaint_radius)
     result.layers.append(
         MeshLayer(
             "background",

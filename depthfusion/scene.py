@@ -16,6 +16,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from .camera_path import CameraPath, Keyframe, preset_path
 from .conventions import DEFAULT_IPD
+from .discontinuities import (
+    DEFAULT_FEATHER,
+    DEFAULT_FILL,
+    DEFAULT_REACH,
+    DEFAULT_THICKNESS,
+    DEFAULT_THRESHOLD,
+)
 from .errors import SceneError
 
 Vec3 = tuple[float, float, float]
@@ -158,15 +165,15 @@ class Displacement(_Model):
 
 
 class Discontinuities(_Model):
-    threshold: float = Field(0.05, gt=0)
+    threshold: float = Field(DEFAULT_THRESHOLD, gt=0)
     """Disparity jump between neighbouring pixels that counts as a depth edge."""
-    fill: Literal["none", "stretch", "inpaint"] = "inpaint"
+    fill: Literal["none", "stretch", "inpaint"] = DEFAULT_FILL
     """At depth edges: inpaint (cut + inpainted background layer), stretch (one continuous mesh), none (cut, holes)."""
-    thickness: float = Field(0.3, ge=0)
+    thickness: float = Field(DEFAULT_THICKNESS, ge=0)
     """inpaint: depth in metres of the skirt that extends cut silhouettes backward (0 = none)."""
-    reach: float = Field(0.3, ge=0)
+    reach: float = Field(DEFAULT_REACH, ge=0)
     """inpaint: the largest head move in metres whose disocclusions the background layer covers."""
-    feather: float = Field(0.0, ge=0, le=1)
+    feather: float = Field(DEFAULT_FEATHER, ge=0, le=1)
     """inpaint: soft silhouettes in [0, 1] (alpha at the skirt's back edge is 1 - feather)."""
 
 

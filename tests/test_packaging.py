@@ -11,7 +11,18 @@ import pytest
 def test_wheel_carries_data_folders_and_entry_points(tmp_path):
     root = __import__("pathlib").Path(__file__).resolve().parents[1]
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path), str(root)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path),
+            str(root),
+        ],
         check=True,
     )
     (wheel,) = tmp_path.glob("depthfusion-*.whl")
@@ -26,12 +37,32 @@ def test_wheel_carries_data_folders_and_entry_points(tmp_path):
 
     # Installed away from the checkout, the package finds its data inside itself.
     target = tmp_path / "site"
-    subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target), str(wheel)], check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--no-deps",
+            "-q",
+            "--target",
+            str(target),
+            str(wheel),
+        ],
+        check=True,
+    )
     code = (
         "import depthfusion.resources as r; "
         "print(r.data_dir('scenes')); print(r.shader_path('mesh').exists()); print(r.scene_path('demo').exists())"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, env={"PYTHONPATH": str(target)}, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(target)},
+        check=True,
+    )
     lines = out.stdout.split()
     assert lines[0].startswith(str(target)) and lines[0].endswith("_data/scenes")
     assert lines[1:] == ["True", "True"]
