@@ -290,20 +290,12 @@ class LayeredMesh:
         """One trimesh of all layers: textured over the atlas (GLB/OBJ), or with per-vertex
         colours (PLY; unused vertices dropped, layers not welded to each other)."""
         import trimesh
-        from PIL import Image
+
+        from .export import textured_trimesh
 
         if textured:
             c = self.combined()
-            uv = np.column_stack([c.uvs[:, 0], 1.0 - c.uvs[:, 1]])  # glTF: v up from the bottom
-            material = trimesh.visual.material.PBRMaterial(
-                name="panorama",
-                baseColorTexture=Image.fromarray(c.texture),
-                metallicFactor=0.0,
-                roughnessFactor=1.0,
-                doubleSided=True,
-            )
-            visual = trimesh.visual.TextureVisuals(uv=uv, material=material)
-            return trimesh.Trimesh(c.vertices, c.faces, visual=visual, process=False)
+            return textured_trimesh(c.vertices, c.faces, c.uvs, c.texture)
         parts = []
         for lay in self.layers:
             used = np.unique(lay.faces)

@@ -22,6 +22,23 @@ from .errors import OutputError
 from .mesh import SphereMesh
 
 
+def textured_trimesh(
+    vertices: np.ndarray, faces: np.ndarray, uvs: np.ndarray, texture: np.ndarray
+) -> trimesh.Trimesh:
+    """A trimesh with the panorama as its base-colour texture (double-sided, unlit-looking)."""
+    # trimesh/glTF put v = 0 at the image's bottom; ours counts from the top row.
+    uv = np.column_stack([uvs[:, 0], 1.0 - uvs[:, 1]])
+    material = trimesh.visual.material.PBRMaterial(
+        name="panorama",
+        baseColorTexture=Image.fromarray(texture),
+        metallicFactor=0.0,
+        roughnessFactor=1.0,
+        doubleSided=True,
+    )
+    visual = trimesh.visual.TextureVisuals(uv=uv, material=material)
+    return trimesh.Trimesh(vertices, faces, visual=visual, process=False)
+
+
 def to_trimesh(mesh: SphereMesh, textured: bool = True) -> trimesh.Trimesh:
     """A trimesh of the sphere: textured (seam-split) or welded with vertex colours.
 
@@ -30,17 +47,7 @@ def to_trimesh(mesh: SphereMesh, textured: bool = True) -> trimesh.Trimesh:
     if hasattr(mesh, "layers"):
         return mesh.to_trimesh(textured)
     if textured:
-        # trimesh/glTF put v = 0 at the image's bottom; ours counts from the top row.
-        uv = np.column_stack([mesh.uvs[:, 0], 1.0 - mesh.uvs[:, 1]])
-        material = trimesh.visual.material.PBRMaterial(
-            name="panorama",
-            baseColorTexture=Image.fromarray(mesh.texture),
-            metallicFactor=0.0,
-            roughnessFactor=1.0,
-            doubleSided=True,
-        )
-        visual = trimesh.visual.TextureVisuals(uv=uv, material=material)
-        return trimesh.Trimesh(mesh.vertices, mesh.faces, visual=visual, process=False)
+        return textured_trimesh(mesh.vertices, mesh.faces, mesh.uvs, mesh.texture)
     vertices, faces = mesh.closed()
     n_grid = mesh.rows * (mesh.cols + 1)
     colors = mesh.vertex_colors()
