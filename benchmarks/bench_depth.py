@@ -43,7 +43,7 @@ def build_estimator(device: str, batch_size: int):
     from transformers.models.dpt import DPTImageProcessorPil
 
     from ldm3d_core.depth import DepthEstimator
-    from ldm3d_core.depth.estimator import resolve_device
+    from ldm3d_core.devices import resolve_device
 
     torch.manual_seed(0)
     model = DPTForDepthEstimation(DPTConfig(**DPT_LARGE)).eval().to(resolve_device(device))

@@ -177,11 +177,15 @@ def _frames(state: SceneState, out, index: int) -> list[Path]:
     return _sequence(state, out, index, open_writer, tuple(out.size))
 
 
-def vr360_spec(scene, out):
-    """The scene's ``vr360`` output as a :class:`~depthfusion.vr360.VR360Spec`."""
+def vr360_spec(scene, out, path_fps: float | None = None):
+    """The scene's ``vr360`` output as a :class:`~depthfusion.vr360.VR360Spec`
+    (``path_fps``: the camera path's frame rate, when the caller has built the path)."""
     from .vr360 import VR360Spec
 
-    fps = out.fps if out.fps is not None else scene.camera.build_path()[1]
+    if out.fps is not None:
+        fps = out.fps
+    else:
+        fps = path_fps if path_fps is not None else scene.camera.build_path()[1]
     return VR360Spec(
         path=Path(out.path),
         preset=out.preset,
@@ -203,10 +207,10 @@ def vr360_spec(scene, out):
 def _vr360(state: SceneState, out, index: int) -> list[Path]:
     from .vr360 import write_vr360
 
-    spec = vr360_spec(state.scene, out)
+    path, path_fps, duration = state.scene.camera.build_path()
+    spec = vr360_spec(state.scene, out, path_fps)
     fixed = Pose(position=tuple(out.position))
     if Path(out.path).suffix.lower() == ".mp4" and out.follow_path:
-        path, _, duration = state.scene.camera.build_path()
         poses = path.poses(spec.fps, out.duration or duration)
     elif Path(out.path).suffix.lower() == ".mp4":
         poses = [fixed] * max(1, round(out.duration * spec.fps))

@@ -10,6 +10,26 @@ from __future__ import annotations
 import pytest
 
 
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny models run fastest single-threaded, above all on a busy machine (modules that
+    run them use it for all their tests: ``pytestmark = pytest.mark.usefixtures(...)``)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def offline():
+    """HF_HUB_OFFLINE=1 for a module's tests: nothing may reach the hub."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HF_HUB_OFFLINE", "1")
+        yield mp
+
+
 @pytest.fixture(scope="session")
 def gl_context():
     """The process's shared moderngl context (headless EGL)."""

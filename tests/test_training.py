@@ -36,20 +36,7 @@ from ldm3d_core.training.cli import register
 RES = 16
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models run fastest single-threaded, above all on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def offline():
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("HF_HUB_OFFLINE", "1")
-        yield mp
+pytestmark = pytest.mark.usefixtures("one_thread", "offline")
 
 
 def make_micro_model(folder: Path, channels: int = 4) -> Path:

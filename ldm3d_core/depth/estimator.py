@@ -32,16 +32,6 @@ DEFAULT_MODEL = "Intel/dpt-large"
 #: Views per forward pass: bounds activation memory (DPT-Large, 384 px: ~0.3 GB per image).
 DEFAULT_BATCH_SIZE = 4
 
-_DTYPES = {
-    "float32": "float32",
-    "fp32": "float32",
-    "float16": "float16",
-    "fp16": "float16",
-    "half": "float16",
-    "bfloat16": "bfloat16",
-    "bf16": "bfloat16",
-}
-
 
 class DepthModelNotFoundError(FileNotFoundError):
     """The depth model is neither in the Hugging Face cache nor a readable local folder.
@@ -53,44 +43,10 @@ class DepthModelNotFoundError(FileNotFoundError):
 
 def hub_offline() -> bool:
     """True when the environment forbids hub access (``HF_HUB_OFFLINE`` / ``TRANSFORMERS_OFFLINE``)."""
-    return any(
-        os.environ.get(k, "").strip().upper() in {"1", "ON", "YES", "TRUE"}
-        for k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
-    )
+    from ..devices import hub_offline as hf_hub_offline
 
-
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """``"auto"`` -> CUDA, then Apple MPS, then CPU; any other name is checked to be usable."""
-    import torch
-
-    if str(device) == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        mps = getattr(torch.backends, "mps", None)
-        if mps is not None and mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise ValueError(f"unknown device {device!r} ({exc})") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} requested but CUDA is not available here")
-    return dev
-
-
-def resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torch.dtype:
-    """``None``/``"auto"`` -> float16 on CUDA, float32 elsewhere; names such as ``"bf16"`` too."""
-    import torch
-
-    if dtype is None or dtype == "auto":
-        return torch.float16 if device.type == "cuda" else torch.float32
-    if isinstance(dtype, torch.dtype):
-        return dtype
-    name = _DTYPES.get(str(dtype).lower().removeprefix("torch."))
-    if name is None:
-        raise ValueError(f"unknown dtype {dtype!r}; use auto, fp32, fp16 or bf16")
-    return getattr(torch, name)
+    env = os.environ.get("TRANSFORMERS_OFFLINE", "").strip().upper()
+    return hf_hub_offline() or env in {"1", "ON", "YES", "TRUE"}
 
 
 def as_rgb_uint8(image: np.ndarray) -> np.ndarray:
@@ -169,6 +125,8 @@ def load_depth_model(
     from transformers import AutoImageProcessor, AutoModelForDepthEstimation
 
     name = str(model) if model is not None else DEFAULT_MODEL
+    from ..devices import resolve_device, resolve_dtype
+
     dev = resolve_device(device)
     torch_dtype = resolve_dtype(dtype, dev)
     path = Path(name).expanduser()
