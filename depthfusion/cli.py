@@ -117,6 +117,7 @@ def cmd_dataset(args: argparse.Namespace) -> int:
         width=args.width,
         supersample=args.supersample,
         first_seed=args.seed,
+        holdout=args.holdout,
         quiet=args.quiet,
         **kwargs,
     )
@@ -171,6 +172,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--supersample", type=int, default=2, help="rays per pixel per axis [2]")
     p.add_argument("--presets", help="comma-separated procedural presets [all]")
     p.add_argument("--seed", type=int, default=0, help="first seed [0]")
+    p.add_argument(
+        "--holdout",
+        type=float,
+        default=0.0,
+        help="fraction of caption combinations kept out, for testing on unseen prompts [0]",
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_dataset)
 

@@ -12,6 +12,11 @@ reader takes:
 
 Each item is written atomically and an existing one is kept, so an interrupted run resumes
 where it stopped; the manifest is rewritten at the end (atomically) from all items.
+
+``holdout`` keeps a fraction of the caption grammar's *combinations* (room: wall colour,
+floor style and first object's colour; hall: wall, pillar and floor colours; courtyard:
+facade colours and sky) out of the data, chosen by a stable hash of the combination, so
+a model trained on it can be tested on prompts it never saw (``depthfusion.prompt_following``).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,17 +50,49 @@ class DatasetItem:
     seed: int
 
 
+def combination(params: dict) -> str:
+    """The caption grammar's combination a procedural scene shows (see the module docstring)."""
+    preset = params["preset"]
+    if preset == "room":
+        objects = params.get("objects") or [{"colour": "none"}]
+        return f"room/{params['wall_colour']}/{params['floor_style']}/{objects[0]['colour']}"
+    if preset == "pillars":
+        return f"pillars/{params['wall_colour']}/{params['pillar_colour']}/" + "+".join(
+            params["floor_colours"]
+        )
+    if preset == "courtyard":
+        facades = "+".join(sorted(set(params["building_colours"])))
+        return f"courtyard/{facades}/{params['sky']}"
+    raise ValueError(f"no caption combination defined for preset {preset!r}")
+
+
+def is_held_out(params: dict, fraction: float) -> bool:
+    """Whether the scene's combination falls in the held-out ``fraction`` (a stable hash)."""
+    return zlib.crc32(combination(params).encode()) / 2**32 < fraction
+
+
 def plan_items(
-    count: int, presets: Sequence[str] = PRESETS, first_seed: int = 0
+    count: int, presets: Sequence[str] = PRESETS, first_seed: int = 0, holdout: float = 0.0
 ) -> list[tuple[str, int]]:
-    """(preset, seed) of each item: the presets in turn, each with seeds counting up."""
+    """(preset, seed) of each item: the presets in turn, each with seeds counting up
+    (skipping seeds whose combination is held out)."""
     unknown = [p for p in presets if p not in PRESETS]
     if unknown or not presets:
         raise InputError(
             f"--presets: unknown preset(s) {', '.join(unknown) or '(none given)'}; "
             f"valid: {', '.join(PRESETS)}"
         )
-    return [(presets[i % len(presets)], first_seed + i // len(presets)) for i in range(count)]
+    if not 0.0 <= holdout < 1.0:
+        raise InputError(f"--holdout: must be in [0, 1), got {holdout}")
+    seeds = dict.fromkeys(presets, first_seed)
+    plan = []
+    for i in range(count):
+        preset = presets[i % len(presets)]
+        while holdout > 0 and is_held_out(build_scene(preset, seeds[preset]).params, holdout):
+            seeds[preset] += 1
+        plan.append((preset, seeds[preset]))
+        seeds[preset] += 1
+    return plan
 
 
 def write_dataset(
@@ -65,6 +103,7 @@ def write_dataset(
     supersample: int = 2,
     presets: Sequence[str] = PRESETS,
     first_seed: int = 0,
+    holdout: float = 0.0,
     quiet: bool = False,
 ) -> list[DatasetItem]:
     """Render ``count`` captioned RGBD panoramas into ``out_dir`` (see the module docstring)."""
@@ -76,7 +115,7 @@ def write_dataset(
         raise InputError(f"--width: must be an even number >= 8, got {width}")
     out = Path(out_dir)
     ensure_writable_dir(out / MANIFEST)
-    plan = plan_items(count, presets, first_seed)
+    plan = plan_items(count, presets, first_seed, holdout)
     items: list[DatasetItem] = []
     made = 0
     with progress(len(plan), "dataset", quiet=quiet, unit="pano") as bar:

@@ -98,8 +98,8 @@ class Generation(_Model):
     """Sampler: ddim (as in the paper), dpm++ (alias dpm) or euler (fewer steps)."""
     negative_prompt: str = ""
     """What the image should not contain."""
-    width: int = Field(1024, ge=64)
-    """Generated panorama width (height = width / 2)."""
+    width: int | None = Field(None, ge=64)
+    """Generated panorama width (height = width / 2); default: the model's native size (1024 for Intel/ldm3d-pano, 256 for the embedded model)."""
 
 
 class Source(_Model):
@@ -112,7 +112,7 @@ class Source(_Model):
     img2img: Img2Img | None = None
     """With panorama: transform it with LDM3D img2img guided by a prompt."""
     model: str | None = None
-    """LDM3D model: hub id (from the local cache) or a local diffusers folder; default Intel/ldm3d-pano."""
+    """LDM3D model: hub id (from the local cache), a local diffusers folder, or `embedded` (the small model shipped in assets/, trained on procedural scenes); default Intel/ldm3d-pano."""
     depth_model: str | None = None
     """Depth estimator for `depth: estimate` (hub id or folder); default Intel/dpt-large."""
     generation: Generation = Field(default_factory=Generation)

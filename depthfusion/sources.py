@@ -13,6 +13,7 @@ import logging
 import numpy as np
 
 from .errors import InputError, SceneError
+from .resources import asset_path
 from .rgbd import RGBDPanorama
 from .scene import Scene, Source
 
@@ -30,11 +31,24 @@ def default_ldm3d_model() -> str:
     return DEFAULT_PANORAMA_MODEL
 
 
+#: ``source.model`` names of the model shipped in ``assets/`` (trained by the project on
+#: its procedural scenes; see assets/models/ldm3d-pano-tiny/MODEL_CARD.md).
+EMBEDDED_MODEL_NAMES = ("embedded", "ldm3d-pano-tiny")
+EMBEDDED_MODEL_ASSET = "models/ldm3d-pano-tiny"
+
+
+def resolve_model_name(model: str) -> str:
+    """``embedded`` -> the shipped model's folder; anything else unchanged."""
+    if model in EMBEDDED_MODEL_NAMES:
+        return str(asset_path(EMBEDDED_MODEL_ASSET))
+    return model
+
+
 def _load_ldm3d(src: Source, quiet: bool):
     from ldm3d_core.errors import ModelNotFoundError
     from ldm3d_core.loading import load_pipeline
 
-    model = src.model or default_ldm3d_model()
+    model = resolve_model_name(src.model or default_ldm3d_model())
     try:
         return load_pipeline(model, device=src.device, dtype=src.dtype, progress=not quiet)
     except ModelNotFoundError as exc:
@@ -68,7 +82,8 @@ def _generate(scene: Scene, quiet: bool) -> RGBDPanorama:
         "source: LDM3D %s, prompt %r (seed %d, %d steps)", pipe.name, src.prompt, g.seed, g.steps
     )
     try:
-        out = pipe.txt2rgbd(src.prompt, width=g.width, height=g.width // 2, **_sampler_kwargs(src))
+        size = {"width": g.width, "height": g.width // 2} if g.width else {}
+        out = pipe.txt2rgbd(src.prompt, **size, **_sampler_kwargs(src))
     except ValueError as exc:
         raise SceneError(f"source.generation: {_first_line(exc)}") from None
     return RGBDPanorama(out.rgb[0], out.depth[0], name=f"prompt {src.prompt!r}")

@@ -213,7 +213,19 @@ def cmd_make_tiny(args: argparse.Namespace) -> int:
 
     if args.output.exists() and any(args.output.iterdir()):
         raise UserError(f"{args.output}: folder exists and is not empty")
-    make_tiny_model(args.output, channels=args.channels, seed=args.seed)
+    captions = None
+    if args.tokenizer_from is not None:
+        from .data import iter_samples
+
+        try:
+            captions = [s.caption for s in iter_samples(args.tokenizer_from)]
+        except (OSError, ValueError) as exc:
+            raise UserError(f"--tokenizer-from: {exc}") from None
+        if not any(captions):
+            raise UserError(f"--tokenizer-from {args.tokenizer_from}: no captions found")
+    make_tiny_model(
+        args.output, channels=args.channels, seed=args.seed, arch=args.arch, captions=captions
+    )
     print(args.output)
     return 0
 
@@ -290,6 +302,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("output", type=Path, help="folder to create")
     p.add_argument("--channels", type=int, choices=(4, 6), default=4, help="VAE RGBD channels")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--arch",
+        choices=("test", "pano"),
+        default="test",
+        help="test: diffusers' test sizes (64 px); pano: the embedded model's (256x128) [test]",
+    )
+    p.add_argument(
+        "--tokenizer-from",
+        type=Path,
+        metavar="DATASET",
+        help="train the tokenizer's BPE on this dataset's captions (folder or manifest)",
+    )
     p.set_defaults(func=cmd_make_tiny)
 
     p = sub.add_parser(

@@ -57,6 +57,8 @@ def horizontal_wrap(*models: nn.Module, enabled: bool = True) -> Iterator[None]:
             for m in model.modules():
                 if not isinstance(m, nn.Conv2d) or m.padding_mode != "zeros":
                     continue
+                if "_conv_forward" in m.__dict__:  # wrapped by an enclosing block already
+                    continue
                 if id(m) in right_padded:
                     forward = _right_wrap_conv_forward
                 elif isinstance(m.padding, tuple) and m.padding[1] > 0:

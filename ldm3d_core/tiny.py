@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,10 +36,10 @@ SCHEDULER_CONFIG: dict[str, Any] = {
 }
 
 _MERGES = [("t", "h"), ("th", "e</w>"), ("i", "n"), ("a", "n"), ("o", "f</w>"), ("v", "i")]
-_BOS, _EOS = "<|startoftext|>", "<|endoftext|>"
+BOS, EOS = "<|startoftext|>", "<|endoftext|>"
 
 
-def _bytes_to_unicode() -> dict[int, str]:
+def bytes_to_unicode() -> dict[int, str]:
     """GPT-2/CLIP's reversible byte -> printable character table."""
     bs = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), 256)]
     cs = bs[:]
@@ -53,85 +54,147 @@ def _bytes_to_unicode() -> dict[int, str]:
 
 def tiny_vocab() -> tuple[dict[str, int], list[str]]:
     """A complete byte-level CLIP vocabulary (every byte, alone and word-final) and merges."""
-    chars = list(_bytes_to_unicode().values())
+    chars = list(bytes_to_unicode().values())
     vocab: dict[str, int] = {}
     for token in chars + [c + "</w>" for c in chars] + [a + b for a, b in _MERGES]:
         vocab.setdefault(token, len(vocab))
-    vocab[_BOS] = len(vocab)
-    vocab[_EOS] = len(vocab)
+    vocab[BOS] = len(vocab)
+    vocab[EOS] = len(vocab)
     return vocab, [f"{a} {b}" for a, b in _MERGES]
 
 
 def write_tiny_tokenizer(folder: str | os.PathLike[str]) -> Path:
+    """Write the tiny vocabulary as a CLIP tokenizer folder."""
+    return write_tokenizer_files(folder, *tiny_vocab())
+
+
+def write_tokenizer_files(
+    folder: str | os.PathLike[str], vocab: dict[str, int], merges: list[str]
+) -> Path:
     """Write vocab.json, merges.txt, tokenizer_config.json, special_tokens_map.json."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    vocab, merges = tiny_vocab()
     (folder / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
     (folder / "merges.txt").write_text("#version: 0.2\n" + "\n".join(merges) + "\n", "utf-8")
-    special = {"bos_token": _BOS, "eos_token": _EOS, "unk_token": _EOS, "pad_token": _EOS}
+    special = {"bos_token": BOS, "eos_token": EOS, "unk_token": EOS, "pad_token": EOS}
     config = {"tokenizer_class": "CLIPTokenizer", "model_max_length": 77, **special}
     (folder / "tokenizer_config.json").write_text(json.dumps(config, indent=2), "utf-8")
     (folder / "special_tokens_map.json").write_text(json.dumps(special, indent=2), "utf-8")
     return folder
 
 
-def build_tiny_components(channels: int = 4, seed: int = 0, sample_size: int = 32) -> dict:
-    """Random tiny ``unet``, ``vae``, ``text_encoder``, ``tokenizer``, ``scheduler``."""
+@dataclass(frozen=True)
+class TinyArch:
+    """Sizes of a small LDM3D: UNet, VAE (2**(levels-1) downsampling) and text encoder."""
+
+    unet_channels: tuple[int, ...] = (32, 64)
+    unet_layers: int = 2
+    cross_attention_dim: int = 32
+    vae_channels: tuple[int, ...] = (32, 64)
+    vae_groups: int = 32
+    text_layers: int = 5
+    text_heads: int = 4
+    text_ffn: int = 37
+    sample_size: int = 32
+    """the UNet's native latent height"""
+    vocab_size: int | None = 1000
+    """text encoder's token table (None: the tokenizer's size)"""
+
+
+#: ``test``: diffusers' testing sizes, native 64 px; ``pano``: the embedded panorama model
+#: (256x128 RGBD through an 8x VAE to 32x16x4 latents; about 7 M parameters).
+ARCHS: dict[str, TinyArch] = {
+    "test": TinyArch(),
+    "pano": TinyArch(
+        unet_channels=(64, 128, 128),
+        unet_layers=1,
+        cross_attention_dim=64,
+        vae_channels=(16, 32, 64, 64),
+        vae_groups=8,
+        text_layers=2,
+        text_heads=4,
+        text_ffn=256,
+        sample_size=16,
+        vocab_size=None,
+    ),
+}
+
+
+def build_tiny_components(
+    channels: int = 4,
+    seed: int = 0,
+    sample_size: int | None = None,
+    arch: str | TinyArch = "test",
+    tokenizer_dir: str | os.PathLike[str] | None = None,
+) -> dict:
+    """Random ``unet``, ``vae``, ``text_encoder``, ``tokenizer``, ``scheduler`` of ``arch``.
+
+    ``tokenizer_dir`` is a CLIP tokenizer folder (e.g. from
+    :func:`ldm3d_core.caption_tokenizer.train_caption_tokenizer`); the default is the
+    byte-level tiny vocabulary.
+    """
     from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
     if channels not in (4, 6):
         raise ValueError(f"channels must be 4 or 6, got {channels}")
-    vocab, _ = tiny_vocab()
+    a = ARCHS[arch] if isinstance(arch, str) else arch
+    size = sample_size or a.sample_size
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tokenizer_dir or write_tiny_tokenizer(tmp))
+        tokenizer = CLIPTokenizer.from_pretrained(folder)
+        # The files themselves, saved as the Intel checkpoints ship them (vocab + merges).
+        tokenizer_files = {f.name: f.read_bytes() for f in folder.iterdir() if f.is_file()}
+    vocab = tokenizer.get_vocab()
+    levels = len(a.unet_channels)
     torch.manual_seed(seed)
     unet = UNet2DConditionModel(
-        block_out_channels=(32, 64),
-        layers_per_block=2,
-        sample_size=sample_size,
+        block_out_channels=a.unet_channels,
+        layers_per_block=a.unet_layers,
+        sample_size=size,
         in_channels=4,
         out_channels=4,
-        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
-        cross_attention_dim=32,
+        down_block_types=("DownBlock2D",) + ("CrossAttnDownBlock2D",) * (levels - 1),
+        up_block_types=("CrossAttnUpBlock2D",) * (levels - 1) + ("UpBlock2D",),
+        cross_attention_dim=a.cross_attention_dim,
         attention_head_dim=8,
         norm_num_groups=32,
     )
     torch.manual_seed(seed + 1)
+    n_vae = len(a.vae_channels)
     vae = AutoencoderKL(
-        block_out_channels=(32, 64),
+        block_out_channels=a.vae_channels,
         in_channels=channels,
         out_channels=channels,
-        down_block_types=("DownEncoderBlock2D", "DownEncoderBlock2D"),
-        up_block_types=("UpDecoderBlock2D", "UpDecoderBlock2D"),
+        down_block_types=("DownEncoderBlock2D",) * n_vae,
+        up_block_types=("UpDecoderBlock2D",) * n_vae,
         latent_channels=4,
-        sample_size=sample_size * 2,
-        norm_num_groups=32,
+        sample_size=size * 2 ** (n_vae - 1),
+        norm_num_groups=a.vae_groups,
         scaling_factor=0.18215,
     )
     torch.manual_seed(seed + 2)
     text_encoder = CLIPTextModel(
         CLIPTextConfig(
-            bos_token_id=vocab[_BOS],
-            eos_token_id=vocab[_EOS],
-            pad_token_id=vocab[_EOS],
-            hidden_size=32,
-            intermediate_size=37,
+            bos_token_id=vocab[BOS],
+            eos_token_id=vocab[EOS],
+            pad_token_id=vocab[EOS],
+            hidden_size=a.cross_attention_dim,
+            intermediate_size=a.text_ffn,
             layer_norm_eps=1e-05,
-            num_attention_heads=4,
-            num_hidden_layers=5,
-            vocab_size=1000,
+            num_attention_heads=a.text_heads,
+            num_hidden_layers=a.text_layers,
+            vocab_size=a.vocab_size or len(vocab),
             max_position_embeddings=77,
         )
     ).eval()
-    with tempfile.TemporaryDirectory() as tmp:
-        tokenizer = CLIPTokenizer.from_pretrained(write_tiny_tokenizer(tmp))
     scheduler = DDIMScheduler.from_config(SCHEDULER_CONFIG)
     return {
         "unet": unet.eval(),
         "vae": vae.eval(),
         "text_encoder": text_encoder,
         "tokenizer": tokenizer,
+        "tokenizer_files": tokenizer_files,
         "scheduler": scheduler,
     }
 
@@ -161,13 +224,29 @@ def save_components(components: dict, out_dir: str | os.PathLike[str]) -> Path:
     components["unet"].save_pretrained(out / "unet", safe_serialization=True)
     components["vae"].save_pretrained(out / "vae", safe_serialization=True)
     components["text_encoder"].save_pretrained(out / "text_encoder", safe_serialization=True)
-    write_tiny_tokenizer(out / "tokenizer")
+    (out / "tokenizer").mkdir(exist_ok=True)
+    for name, data in components["tokenizer_files"].items():
+        (out / "tokenizer" / name).write_bytes(data)
     components["scheduler"].save_pretrained(out / "scheduler")
     index = model_index(type(components["scheduler"]).__name__)
     (out / "model_index.json").write_text(json.dumps(index, indent=2) + "\n", "utf-8")
     return out
 
 
-def make_tiny_model(out_dir: str | os.PathLike[str], channels: int = 4, seed: int = 0) -> Path:
-    """Build a tiny random LDM3D (4 or 6 VAE channels) and save it to ``out_dir``."""
-    return save_components(build_tiny_components(channels=channels, seed=seed), out_dir)
+def make_tiny_model(
+    out_dir: str | os.PathLike[str],
+    channels: int = 4,
+    seed: int = 0,
+    arch: str = "test",
+    captions: list[str] | None = None,
+) -> Path:
+    """Build a small random LDM3D (4 or 6 VAE channels) of ``arch`` and save it to
+    ``out_dir``; with ``captions``, its tokenizer is a BPE trained on them."""
+    with tempfile.TemporaryDirectory() as tmp:
+        tok = None
+        if captions is not None:
+            from .caption_tokenizer import train_caption_tokenizer
+
+            tok = train_caption_tokenizer(captions, tmp)
+        parts = build_tiny_components(channels=channels, seed=seed, arch=arch, tokenizer_dir=tok)
+    return save_components(parts, out_dir)

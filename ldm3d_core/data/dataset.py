@@ -65,6 +65,8 @@ class RGBDDataset(Dataset):
     panorama : equirectangular 2:1 items, kept whole and rolled instead of cropped
     augment : random crops / rolls and mirroring; off: central crop, no mirroring
     seed : seed of the augmentation
+    crop : then a ``crop`` x ``crop`` window at that scale (random with ``augment``, wrapping
+        around the ±180° seam for panoramas; else the centre): cheap autoencoder training
 
     Raises ValueError naming the source when no usable item remains.
     """
@@ -77,7 +79,10 @@ class RGBDDataset(Dataset):
         panorama: bool = False,
         augment: bool = True,
         seed: int = 0,
+        crop: int | None = None,
     ) -> None:
+        if crop is not None and (crop <= 0 or crop % 8 or crop > resolution):
+            raise ValueError(f"crop must be a multiple of 8 up to the resolution, got {crop}")
         if isinstance(resolution, bool) or not isinstance(resolution, int) or resolution <= 0:
             raise ValueError(f"resolution must be a positive integer, got {resolution!r}")
         if resolution % 8:
@@ -90,6 +95,7 @@ class RGBDDataset(Dataset):
         self.panorama = panorama
         self.augment = augment
         self.seed = seed
+        self.crop = crop
         self.epoch = 0
         self.skip_counts: Counter[str] = Counter()
         self.skipped: list[tuple[str, str]] = []
@@ -226,7 +232,22 @@ class RGBDDataset(Dataset):
             rgb, depth = rgb[top : top + r, left : left + r], depth[top : top + r, left : left + r]
             if augment and rng.random() < 0.5:
                 rgb, depth = rgb[:, ::-1], depth[:, ::-1]
+        if self.crop is not None:
+            rgb, depth = self._window(rgb, depth, rng if augment else None)
         return np.ascontiguousarray(to_model_rgbd(rgb, depth, channels=self.channels))
+
+    def _window(
+        self, rgb: np.ndarray, depth: np.ndarray, rng: np.random.Generator | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The ``crop`` x ``crop`` window (random, or central without ``rng``)."""
+        c, (h, w) = self.crop, depth.shape
+        if rng is None:
+            top, left = (h - c) // 2, (w - c) // 2
+        else:
+            top = int(rng.integers(0, h - c + 1))
+            left = int(rng.integers(0, (w if self.panorama else w - c + 1)))
+        cols = np.arange(left, left + c) % w  # a panorama's window may cross the seam
+        return rgb[top : top + c][:, cols], depth[top : top + c][:, cols]
 
 
 def _resize_pair(

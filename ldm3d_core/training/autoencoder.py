@@ -195,10 +195,34 @@ class AutoencoderTrainer(Trainer):
             rows.append([rgb_a, rgb_b, depth_tile(depth_a), depth_tile(depth_b)])
         save_grid(path, rows)
 
+    def wrapped_models(self) -> list[nn.Module]:
+        return [self.accelerator.unwrap_model(self.ae).vae]
+
     def save_model(self, folder: Path) -> None:
         copy_model_parts(self.model_dir, folder, skip=("vae",))
         vae = self.accelerator.unwrap_model(self.ae).vae
+        if self.config.scaling_factor is not None:
+            scale = self.config.scaling_factor
+            if scale == "auto":
+                scale = self.latent_scale(vae)
+                self.print(f"latent scaling factor: {scale:.5g}")
+            vae.register_to_config(scaling_factor=float(scale))
         vae.save_pretrained(folder / "vae", safe_serialization=True)
+
+    @torch.no_grad()
+    def latent_scale(self, vae: nn.Module, limit: int = 256, batch: int = 16) -> float:
+        """1 / std of posterior samples over up to ``limit`` training samples, so the
+        diffusion model sees latents of unit variance (Rombach et al. 2022, §G)."""
+        count = min(limit, len(self.dataset))
+        zs = []
+        for start in range(0, count, batch):
+            items = [
+                self.dataset[i]["pixel_values"] for i in range(start, min(count, start + batch))
+            ]
+            x = torch.stack(items).to(self.accelerator.device)
+            posterior = vae.encode(x).latent_dist
+            zs.append((posterior.mean + posterior.std * self._noise(x)).float().cpu())
+        return float(1.0 / torch.cat(zs).std().clamp_min(1e-8))
 
 
 def train_autoencoder(

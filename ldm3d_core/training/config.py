@@ -43,6 +43,8 @@ class DataConfig(_Section):
     """2:1 equirectangular samples (Intel/ldm3d-pano style)"""
     augment: bool = True
     """random flips / crops in the dataset"""
+    crop: int | None = Field(None, gt=0, multiple_of=8)
+    """train on crop x crop windows at the data's scale (random with augment; panoramas wrap); null: whole images"""
     synthetic: int | None = Field(None, gt=0)
     """use this many procedural RGBD samples instead of `source` (tests, benchmarks, smoke runs)"""
     num_workers: int = Field(0, ge=0)
@@ -177,6 +179,8 @@ class DiffusionStageConfig(_Section):
     """EMA of the UNet"""
     prediction_type: Literal["epsilon", "v_prediction"] | None = None
     """what the UNet predicts (null: the model folder's scheduler config, epsilon for LDM3D)"""
+    cache_latents: bool = False
+    """encode every sample once before training (the VAE is frozen) and augment in latent space (mirror, whole-latent-column rolls of panoramas): for small datasets on slow machines"""
 
 
 class _RunConfig(_Section):
@@ -207,6 +211,8 @@ class AutoencoderConfig(_RunConfig):
 
     stage: Literal["autoencoder"] = "autoencoder"
     """which stage this file configures"""
+    scaling_factor: float | Literal["auto"] | None = None
+    """latent scale written with the VAE: auto = 1 / std of the latents over up to 256 training samples (how SD found 0.18215; needed for a VAE trained from scratch); null keeps the model's"""
     loss: AutoencoderLossConfig = Field(default_factory=AutoencoderLossConfig)
     """stage 1 loss"""
 

@@ -17,10 +17,12 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch.nn import functional as F
 from torch.utils.data import Dataset
 
+from ..panorama import horizontal_wrap
 from .config import DiffusionConfig
 from .engine import Trainer, TrainingError, TrainResult, copy_model_parts, depth_tile, save_grid
 
@@ -84,6 +86,34 @@ class DiffusionTrainer(Trainer):
             self.ema.to(acc.device)
             acc.register_for_checkpointing(self.ema)
         self.unet, self.opt = acc.prepare(unet, opt)
+        if cfg.diffusion.cache_latents:
+            self.dataset = self.cache_latents(self.dataset)
+
+    @torch.no_grad()
+    def cache_latents(self, dataset: Dataset, batch: int = 16) -> CachedLatents:
+        """Every sample's posterior (mean, std) under the frozen VAE, encoded once."""
+        data = self.config.data
+        means, stds, captions = [], [], []
+        with horizontal_wrap(self.vae, enabled=data.panorama and data.crop is None):
+            for start in range(0, len(dataset), batch):
+                items = [dataset[i] for i in range(start, min(len(dataset), start + batch))]
+                x = torch.stack([it["pixel_values"] for it in items])
+                posterior = self.vae.encode(x.to(self.accelerator.device, self.weight_dtype))
+                means.append(posterior.latent_dist.mean.float().cpu())
+                stds.append(posterior.latent_dist.std.float().cpu())
+                captions += [it["caption"] for it in items]
+        self.print(f"cached the latents of {len(captions)} samples")
+        return CachedLatents(
+            torch.cat(means),
+            torch.cat(stds),
+            captions,
+            data.augment,
+            data.panorama,
+            self.config.train.seed,
+        )
+
+    def wrapped_models(self) -> list[torch.nn.Module]:
+        return [self.accelerator.unwrap_model(self.unet), self.vae]
 
     def encode_text(self, captions: list[str]) -> torch.Tensor:
         ids = self.tokenizer(
@@ -105,19 +135,24 @@ class DiffusionTrainer(Trainer):
         losses = defaultdict(list)
         for i, batch in enumerate(batches):
             # 1. Latents and text embeddings from the frozen models
-            x = self.to_device(batch).to(self.weight_dtype)
             captions = list(batch["caption"])
             drop = torch.rand(len(captions), generator=self.rng) < cfg.diffusion.caption_dropout
             captions = ["" if d else c for c, d in zip(captions, drop.tolist(), strict=True)]
             with torch.no_grad():
-                posterior = self.vae.encode(x).latent_dist
-                z = posterior.mean.float() + posterior.std.float() * self._randn(posterior.mean)
+                if "latent_mean" in batch:
+                    mean = batch["latent_mean"].to(self.accelerator.device)
+                    std = batch["latent_std"].to(self.accelerator.device)
+                else:
+                    x = self.to_device(batch).to(self.weight_dtype)
+                    posterior = self.vae.encode(x).latent_dist
+                    mean, std = posterior.mean.float(), posterior.std.float()
+                z = mean + std * self._randn(mean)
                 latents = z * self.vae.config.scaling_factor
                 embeds = self.encode_text(captions)
 
             # 2. Forward diffusion at uniformly drawn timesteps
             noise = self._randn(latents)
-            t = torch.randint(0, num_t, (latents.shape[0],), generator=self.rng).to(x.device)
+            t = torch.randint(0, num_t, (latents.shape[0],), generator=self.rng).to(latents.device)
             noisy = self.noise_scheduler.add_noise(latents, noise, t)
             if self.prediction_type == "epsilon":
                 target = noise
@@ -189,6 +224,45 @@ class DiffusionTrainer(Trainer):
             self.ema.restore(params)
         else:
             unet.save_pretrained(folder / "unet", safe_serialization=True)
+
+
+class CachedLatents(Dataset):
+    """Posterior means and stds of a dataset's samples, augmented in latent space.
+
+    With ``augment`` each draw mirrors half of the time and, for panoramas, rolls by a
+    whole number of latent columns (a turn about the vertical axis, exact for the
+    wrap-around VAE up to its border handling); draws depend on (seed, epoch, index).
+    """
+
+    def __init__(
+        self,
+        mean: torch.Tensor,
+        std: torch.Tensor,
+        captions: list[str],
+        augment: bool,
+        panorama: bool,
+        seed: int,
+    ) -> None:
+        self.mean, self.std, self.captions = mean, std, captions
+        self.augment, self.panorama, self.seed = augment, panorama, seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return len(self.captions)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        mean, std = self.mean[index], self.std[index]
+        if self.augment:
+            rng = np.random.default_rng((self.seed, self.epoch, index))
+            if rng.random() < 0.5:
+                mean, std = mean.flip(-1), std.flip(-1)
+            if self.panorama:
+                shift = int(rng.integers(0, mean.shape[-1]))
+                mean, std = mean.roll(shift, -1), std.roll(shift, -1)
+        return {"latent_mean": mean, "latent_std": std, "caption": self.captions[index]}
 
 
 def train_diffusion(

@@ -35,6 +35,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from ..panorama import horizontal_wrap
 from .config import AutoencoderConfig, DiffusionConfig, dump_config
 
 RunConfig = AutoencoderConfig | DiffusionConfig
@@ -108,6 +109,9 @@ def build_dataset(config: RunConfig, channels: int) -> Dataset:
     if data.synthetic is not None:
         from .synthetic import SyntheticRGBDDataset
 
+        if data.crop is not None:
+            raise TrainingError("data.crop applies to dataset sources, not synthetic data")
+
         return SyntheticRGBDDataset(
             data.synthetic, data.resolution, channels, data.panorama, seed=config.train.seed
         )
@@ -125,6 +129,7 @@ def build_dataset(config: RunConfig, channels: int) -> Dataset:
             panorama=data.panorama,
             augment=data.augment,
             seed=config.train.seed,
+            crop=data.crop,
         )
     except (ValueError, OSError) as exc:  # no usable items, unreadable source: one line
         raise TrainingError(str(exc).splitlines()[0] if str(exc) else repr(exc)) from None
@@ -308,6 +313,11 @@ class Trainer:
     def save_model(self, folder: Path) -> None:
         """Write the final diffusers folder (main process)."""
         raise NotImplementedError
+
+    def wrapped_models(self) -> list[torch.nn.Module]:
+        """Models whose convolutions wrap around the ±180° seam when training on whole
+        panoramas (as the pipelines generate them)."""
+        return []
 
     # -- helpers for the stages ---------------------------------------------------------
 
@@ -514,7 +524,10 @@ class Trainer:
         )
         stream = self._stream()
         t0 = time.perf_counter()
+        wrap = contextlib.ExitStack()
         try:
+            panorama = cfg.data.panorama and cfg.data.crop is None
+            wrap.enter_context(horizontal_wrap(*self.wrapped_models(), enabled=panorama))
             while self.step < stop:
                 batches = [next(stream) for _ in range(accum)]
                 losses = self.train_step(batches)
@@ -550,6 +563,7 @@ class Trainer:
                     os.replace(tmp, model_dir)
                 acc.wait_for_everyone()
         finally:
+            wrap.close()
             bar.close()
             if log is not None:
                 log.close()
