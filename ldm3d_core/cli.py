@@ -230,6 +230,13 @@ def cmd_make_tiny(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from .export import export_model
+
+    print(export_model(args.model, args.output, args.dtype))
+    return 0
+
+
 # -- parser -------------------------------------------------------------------------------
 
 
@@ -315,6 +322,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="train the tokenizer's BPE on this dataset's captions (folder or manifest)",
     )
     p.set_defaults(func=cmd_make_tiny)
+
+    p = sub.add_parser(
+        "export", help="copy a model folder with its weights in another precision (fp16 to ship)"
+    )
+    p.add_argument("model", help="diffusers folder (e.g. a training run's model/) or cached hub id")
+    p.add_argument("-o", "--output", type=Path, required=True, help="folder to create")
+    p.add_argument("--dtype", default="fp16", help="fp16, bf16 or fp32 [fp16]")
+    p.set_defaults(func=cmd_export)
 
     p = sub.add_parser(
         "pack-depth", help="16-bit depth PNG -> LDM3D packed 3-channel depth (0, hi, lo)"

@@ -8,6 +8,7 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from ldm3d_core.cli import main
@@ -154,3 +155,25 @@ def test_console_script_exit_status_and_no_traceback(tmp_path):
     )
     assert proc.returncode == 2
     assert proc.stderr.strip().startswith("ldm3d: error: ") and "Traceback" not in proc.stderr
+
+
+def test_export_writes_half_precision_weights_that_generate_the_same(tiny, tmp_path, capsys):
+    from safetensors.torch import load_file
+
+    from ldm3d_core import load_pipeline
+
+    out = tmp_path / "half"
+    code, _, err = run(["export", tiny, "-o", out], capsys)
+    assert code == 0, err
+    full = sum(f.stat().st_size for f in tiny.rglob("*.safetensors"))
+    half = sum(f.stat().st_size for f in out.rglob("*.safetensors"))
+    assert half < 0.55 * full
+    unet = load_file(out / "unet" / "diffusion_pytorch_model.safetensors")
+    assert {v.dtype for v in unet.values()} == {torch.float16}
+    a = load_pipeline(tiny).txt2rgbd("a red room", seed=0, num_inference_steps=2)
+    b = load_pipeline(out).txt2rgbd("a red room", seed=0, num_inference_steps=2)
+    assert np.abs(a.depth[0] - b.depth[0]).max() < 0.02
+    # An existing, non-empty target is refused in one line.
+    capsys.readouterr()
+    code, _, err = run(["export", tiny, "-o", out], capsys)
+    assert_user_error(code, err, "not an empty folder")
