@@ -290,6 +290,31 @@ def test_diffusion_learns_and_saves_a_loadable_model(micro, tmp_path):
         assert sorted(p.name for p in a.iterdir()) == sorted(p.name for p in b.iterdir())
 
 
+def test_trained_text_encoder_and_cached_latents(micro, tmp_path):
+    """Models trained from scratch: the text encoder learns with the UNet and is saved;
+    latents are encoded once. The frozen default leaves the text encoder untouched."""
+    cfg = load_config(
+        None,
+        "diffusion",
+        ["diffusion.train_text_encoder=true", "diffusion.cache_latents=true"],
+        data=diff_config(micro, tmp_path / "run", train={"max_steps": 20}),
+    )
+    result = train_diffusion(cfg)
+    loss = losses(result.history)
+    assert loss[-5:].mean() < loss[:5].mean(), loss
+    before = load_file(micro / "text_encoder" / "model.safetensors")
+    after = load_file(result.model_dir / "text_encoder" / "model.safetensors")
+    moved = [k for k in before if not torch.equal(before[k], after[k])]
+    assert len(moved) > len(before) // 2
+    frozen = train_diffusion(
+        load_config(
+            None, "diffusion", [], data=diff_config(micro, tmp_path / "f", train={"max_steps": 2})
+        )
+    )
+    kept = load_file(frozen.model_dir / "text_encoder" / "model.safetensors")
+    assert all(torch.equal(before[k], kept[k]) for k in before)
+
+
 # -- resume -------------------------------------------------------------------------------
 
 

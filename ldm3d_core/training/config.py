@@ -179,6 +179,8 @@ class DiffusionStageConfig(_Section):
     """EMA of the UNet"""
     prediction_type: Literal["epsilon", "v_prediction"] | None = None
     """what the UNet predicts (null: the model folder's scheduler config, epsilon for LDM3D)"""
+    train_text_encoder: bool = False
+    """also train the text encoder, with the UNet's learning rate (for models trained from scratch; the paper keeps CLIP frozen); EMA covers the UNet only"""
     cache_latents: bool = False
     """encode every sample once before training (the VAE is frozen) and augment in latent space (mirror, whole-latent-column rolls of panoramas): for small datasets on slow machines"""
 

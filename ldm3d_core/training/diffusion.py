@@ -43,14 +43,18 @@ class DiffusionTrainer(Trainer):
         kw = {"local_files_only": True}
         self.weight_dtype = _DTYPES[cfg.train.mixed_precision]
 
-        # 1. Frozen parts: VAE, text encoder, tokenizer, noise schedule
+        # 1. Frozen parts: VAE, text encoder (unless trained), tokenizer, noise schedule
         dt = self.weight_dtype
         self.vae = AutoencoderKL.from_pretrained(model_dir, subfolder="vae", torch_dtype=dt, **kw)
         self.vae.requires_grad_(False).eval().to(acc.device)
-        self.text_encoder = CLIPTextModel.from_pretrained(
-            model_dir, subfolder="text_encoder", dtype=dt, **kw
+        self.train_text = cfg.diffusion.train_text_encoder
+        text_encoder = CLIPTextModel.from_pretrained(
+            model_dir,
+            subfolder="text_encoder",
+            dtype=torch.float32 if self.train_text else dt,
+            **kw,
         )
-        self.text_encoder.requires_grad_(False).eval().to(acc.device)
+        text_encoder.requires_grad_(self.train_text).train(self.train_text).to(acc.device)
         self.tokenizer = CLIPTokenizer.from_pretrained(model_dir, subfolder="tokenizer", **kw)
         self.scheduler_config = dict(
             DDPMScheduler.load_config(model_dir, subfolder="scheduler", **kw)
@@ -71,7 +75,8 @@ class DiffusionTrainer(Trainer):
         ).train()
         if cfg.train.gradient_checkpointing:
             unet.enable_gradient_checkpointing()
-        opt = self.make_optimizer(unet.parameters())
+        trained = [*unet.parameters()] + ([*text_encoder.parameters()] if self.train_text else [])
+        opt = self.make_optimizer(trained)
         self.lr_scheduler = self.make_lr_scheduler(opt)
         self.ema = None
         if cfg.diffusion.ema.enabled:
@@ -85,7 +90,11 @@ class DiffusionTrainer(Trainer):
             )
             self.ema.to(acc.device)
             acc.register_for_checkpointing(self.ema)
-        self.unet, self.opt = acc.prepare(unet, opt)
+        if self.train_text:
+            self.unet, self.text_encoder, self.opt = acc.prepare(unet, text_encoder, opt)
+        else:
+            self.unet, self.opt = acc.prepare(unet, opt)
+            self.text_encoder = text_encoder
         if cfg.diffusion.cache_latents:
             self.dataset = self.cache_latents(self.dataset)
 
@@ -148,6 +157,9 @@ class DiffusionTrainer(Trainer):
                     mean, std = posterior.mean.float(), posterior.std.float()
                 z = mean + std * self._randn(mean)
                 latents = z * self.vae.config.scaling_factor
+                if not self.train_text:
+                    embeds = self.encode_text(captions)
+            if self.train_text:
                 embeds = self.encode_text(captions)
 
             # 2. Forward diffusion at uniformly drawn timesteps
@@ -167,7 +179,8 @@ class DiffusionTrainer(Trainer):
             losses["loss"].append(loss.detach())
 
         if cfg.train.max_grad_norm is not None:
-            acc.clip_grad_norm_(self.unet.parameters(), cfg.train.max_grad_norm)
+            params = [p for group in self.opt.param_groups for p in group["params"]]
+            acc.clip_grad_norm_(params, cfg.train.max_grad_norm)
         self.opt.step()
         if not acc.optimizer_step_was_skipped:
             self.lr_scheduler.step()
@@ -188,12 +201,14 @@ class DiffusionTrainer(Trainer):
         if self.ema is not None:
             self.ema.store(params)
             self.ema.copy_to(params)
+        text_encoder = self.accelerator.unwrap_model(self.text_encoder)
         unet.eval()
+        text_encoder.eval()
         try:
             components = LDM3DComponents(
                 unet=unet,
                 vae=self.vae,
-                text_encoder=self.text_encoder,
+                text_encoder=text_encoder,
                 tokenizer=self.tokenizer,
                 scheduler_config=self.scheduler_config,
                 name="training",
@@ -209,12 +224,18 @@ class DiffusionTrainer(Trainer):
             )
         finally:
             unet.train()
+            text_encoder.train(self.train_text)
             if self.ema is not None:
                 self.ema.restore(params)
         save_grid(path, [[rgb, depth_tile(d)] for rgb, d in zip(out.rgb, out.depth, strict=True)])
 
     def save_model(self, folder: Path) -> None:
-        copy_model_parts(self.model_dir, folder, skip=("unet",))
+        copy_model_parts(
+            self.model_dir, folder, skip=("unet", "text_encoder")[: 1 + self.train_text]
+        )
+        if self.train_text:
+            text_encoder = self.accelerator.unwrap_model(self.text_encoder)
+            text_encoder.save_pretrained(folder / "text_encoder", safe_serialization=True)
         unet = self.accelerator.unwrap_model(self.unet)
         if self.ema is not None:
             params = list(unet.parameters())
