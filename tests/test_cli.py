@@ -184,10 +184,10 @@ def test_no_half_written_output_on_failure(tmp_path):
 
 
 @pytest.mark.slow
-def test_demo_scene_renders(tmp_path):
+def test_room_scene_renders(tmp_path):
     r = run_cli(
         "render",
-        "demo",
+        "room",
         "-o",
         str(tmp_path),
         "-q",
@@ -197,7 +197,7 @@ def test_demo_scene_renders(tmp_path):
         "sphere.resolution=128",
     )
     assert r.returncode == 0, r.stderr
-    glb = tmp_path / "demo.glb"
+    glb = tmp_path / "room.glb"
     mesh = trimesh.load(glb, force="mesh", process=False)
     # The room has depth edges (furniture): the default fill (inpaint) cuts the foreground
     # there and adds a background layer, so the mesh has more than the plain grid's vertices;
@@ -205,3 +205,32 @@ def test_demo_scene_renders(tmp_path):
     grid_vertices, grid_faces = 64 * 129 + 2 * 128, 2 * 64 * 128
     assert len(mesh.vertices) > grid_vertices
     assert grid_faces * 0.9 < len(mesh.faces) < grid_faces * 1.5
+
+
+@pytest.mark.slow
+def test_demo_scene_renders_a_prompt_with_the_embedded_model(tmp_path):
+    """The README's first command, at small sizes: prompt -> embedded model -> 360 TB video
+    with spherical metadata + flat stereo preview + stills, panorama, mesh."""
+    r = run_cli(
+        "render", "demo", "-o", str(tmp_path), "-q",
+        "--set", "camera.path.duration=0.4",
+        "--set", "outputs.0.resolution=256", "--set", "outputs.1.resolution=256",
+        "--set", "outputs.2.size=[128, 72]", "--set", "outputs.3.size=[128, 72]",
+        "--set", "source.generation.steps=5",
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    names = {p.name for p in tmp_path.iterdir()}
+    assert {"demo_360.mp4", "demo_360.png", "demo_sbs.mp4", "demo_view.png", "demo_pano.png",
+            "demo_pano_depth.png", "demo.glb"} <= names  # fmt: skip
+    pano = cv2.imread(str(tmp_path / "demo_pano.png"))
+    assert pano.shape == (128, 256, 3)  # the embedded model's native size
+    assert cv2.imread(str(tmp_path / "demo_360.png")).shape == (256, 256, 3)  # top-bottom
+    probe = subprocess.run(
+        ["ffprobe", "-v", "error", "-show_streams", "-of", "json", str(tmp_path / "demo_360.mp4")],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    (stream,) = __import__("json").loads(probe.stdout)["streams"]
+    assert (stream["width"], stream["height"]) == (256, 256)
+    side = {d["side_data_type"]: d for d in stream.get("side_data_list", [])}
+    assert side["Spherical Mapping"]["projection"] == "equirectangular"
+    assert side["Stereo 3D"]["type"] == "top and bottom"
