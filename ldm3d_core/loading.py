@@ -11,7 +11,9 @@ the model.
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -306,12 +308,28 @@ def load_pipeline(
         The model is neither a complete local folder nor in the cache, and it cannot be
         downloaded.
     """
-    components = load_components(
-        model,
-        device=device,
-        dtype=dtype,
-        channels_last=channels_last,
-        fuse_qkv=fuse_qkv,
-        offline=offline,
-    )
+    with _loading_bars(progress):
+        components = load_components(
+            model,
+            device=device,
+            dtype=dtype,
+            channels_last=channels_last,
+            fuse_qkv=fuse_qkv,
+            offline=offline,
+        )
     return LDM3D(components, progress=progress)
+
+
+@contextlib.contextmanager
+def _loading_bars(show: bool) -> Iterator[None]:
+    """transformers' "Loading weights" bar only when progress is wanted (``--quiet``)."""
+    from transformers.utils import logging as hf_logging
+
+    was = hf_logging.is_progress_bar_enabled()
+    if not show:
+        hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was and not show:
+            hf_logging.enable_progress_bar()

@@ -219,6 +219,7 @@ def test_demo_scene_renders_a_prompt_with_the_embedded_model(tmp_path):
         "--set", "source.generation.steps=5",
     )  # fmt: skip
     assert r.returncode == 0, r.stderr
+    assert "Loading weights" not in r.stderr  # --quiet silences the model loading too
     names = {p.name for p in tmp_path.iterdir()}
     assert {"demo_360.mp4", "demo_360.png", "demo_sbs.mp4", "demo_view.png", "demo_pano.png",
             "demo_pano_depth.png", "demo.glb"} <= names  # fmt: skip
