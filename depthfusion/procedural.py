@@ -816,7 +816,8 @@ def _room(rng: np.random.Generator, seed: int) -> ProceduralScene:
     return ProceduralScene(prims, params)
 
 
-_SKIES = {
+#: Sky kinds of the courtyard (caption words): (horizon, zenith) colours of the dome gradient.
+SKIES: dict[str, tuple[tuple[float, float, float], tuple[float, float, float]]] = {
     "clear": ((0.78, 0.86, 0.95), (0.25, 0.48, 0.85)),
     "sunset": ((0.98, 0.66, 0.38), (0.33, 0.30, 0.60)),
     "overcast": ((0.80, 0.81, 0.83), (0.58, 0.62, 0.68)),
@@ -827,8 +828,8 @@ _FACADES = ("beige", "white", "red", "grey", "yellow", "brown", "pink")
 
 
 def _courtyard(rng: np.random.Generator, seed: int) -> ProceduralScene:
-    sky_name = _pick(rng, tuple(_SKIES))
-    horizon, zenith = (np.array(c) for c in _SKIES[sky_name])
+    sky_name = _pick(rng, tuple(SKIES))
+    horizon, zenith = (np.array(c) for c in SKIES[sky_name])
     sun_az, sun_el = rng.uniform(-np.pi, np.pi), np.radians(rng.uniform(25, 50))
     sun = lonlat_to_direction(sun_az, sun_el)
     sky = _Sphere(

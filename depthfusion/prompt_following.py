@@ -21,6 +21,7 @@ the model card.
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -29,7 +30,8 @@ from pathlib import Path
 import numpy as np
 
 from .dataset import is_held_out
-from .procedural import _SKIES, PALETTE, PRESETS, ProceduralScene, build_scene, generate_panorama
+from .procedural import PALETTE, PRESETS, SKIES, ProceduralScene, build_scene, generate_panorama
+from .rgbd import RGBDPanorama
 
 #: Colours a room's / hall's walls can have (the generator's choices).
 WALL_COLOURS: dict[str, tuple[str, ...]] = {
@@ -97,10 +99,10 @@ def dominant_colour(rgb: np.ndarray, preset: str) -> str:
         rows = lat >= _SKY_FROM
         px = rgb[rows].astype(np.float64) / 255.0
         t = np.sqrt(np.sin(np.radians(lat[rows])))[:, None, None]
-        kinds = list(_SKIES)
+        kinds = list(SKIES)
         dist = [
             np.sum((px - (np.array(hz) + (np.array(zn) - np.array(hz)) * t)) ** 2, axis=-1)
-            for hz, zn in (_SKIES[k] for k in kinds)
+            for hz, zn in (SKIES[k] for k in kinds)
         ]
         votes = np.bincount(np.argmin(np.stack(dist), axis=0).ravel(), minlength=len(kinds))
         return kinds[int(np.argmax(votes))]
@@ -148,7 +150,7 @@ def evaluate(
     results = []
     for i, scene in enumerate(scenes):
         rgb, depth = generate(scene, seed + i)
-        truth = generate_panorama(scene, width=depth.shape[1], supersample=2)
+        truth = true_panorama(scene.preset, scene.seed, depth.shape[1])
         found = dominant_colour(rgb, scene.preset)
         rho = spearman(depth, truth.depth)
         results.append(
@@ -157,11 +159,18 @@ def evaluate(
     return results
 
 
+@functools.lru_cache(maxsize=8)
+def true_panorama(preset: str, seed: int, width: int) -> RGBDPanorama:
+    """A held-out scene's ray-cast panorama (cached: the truth generator and the
+    comparison ask for the same one)."""
+    return generate_panorama(build_scene(preset, seed), width=width, supersample=2)
+
+
 def truth_generator(width: int = 256) -> Generator:
     """The procedural scene itself: the metric's ceiling."""
 
     def generate(scene: ProceduralScene, seed: int) -> tuple[np.ndarray, np.ndarray]:
-        pano = generate_panorama(scene, width=width, supersample=2)
+        pano = true_panorama(scene.preset, scene.seed, width)
         return pano.rgb, pano.depth
 
     return generate

@@ -89,6 +89,8 @@ class TinyArch:
 
     unet_channels: tuple[int, ...] = (32, 64)
     unet_layers: int = 2
+    unet_groups: int = 32
+    attention_head_dim: int = 8
     cross_attention_dim: int = 32
     vae_channels: tuple[int, ...] = (32, 64)
     vae_groups: int = 32
@@ -157,8 +159,8 @@ def build_tiny_components(
         down_block_types=("DownBlock2D",) + ("CrossAttnDownBlock2D",) * (levels - 1),
         up_block_types=("CrossAttnUpBlock2D",) * (levels - 1) + ("UpBlock2D",),
         cross_attention_dim=a.cross_attention_dim,
-        attention_head_dim=8,
-        norm_num_groups=32,
+        attention_head_dim=a.attention_head_dim,
+        norm_num_groups=a.unet_groups,
     )
     torch.manual_seed(seed + 1)
     n_vae = len(a.vae_channels)

@@ -41,51 +41,19 @@ pytestmark = pytest.mark.usefixtures("one_thread", "offline")
 
 def make_micro_model(folder: Path, channels: int = 4) -> Path:
     """A random LDM3D in diffusers format, far smaller than ldm3d_core.tiny's."""
-    from diffusers import AutoencoderKL, UNet2DConditionModel
-    from transformers import CLIPTextConfig, CLIPTextModel
+    from ldm3d_core.tiny import TinyArch, build_tiny_components, save_components
 
-    from ldm3d_core.tiny import build_tiny_components, save_components, tiny_vocab
-
-    c = build_tiny_components(channels=channels, sample_size=RES // 2)
-    vocab, _ = tiny_vocab()
-    torch.manual_seed(0)
-    c["unet"] = UNet2DConditionModel(
-        block_out_channels=(16, 32),
-        layers_per_block=1,
-        sample_size=RES // 2,
-        in_channels=4,
-        out_channels=4,
-        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
-        cross_attention_dim=32,
+    micro = TinyArch(
+        unet_channels=(16, 32),
+        unet_layers=1,
+        unet_groups=8,
         attention_head_dim=4,
-        norm_num_groups=8,
+        vae_channels=(8, 16),
+        vae_groups=4,
+        text_layers=1,
+        sample_size=RES // 2,
     )
-    c["vae"] = AutoencoderKL(
-        block_out_channels=(8, 16),
-        layers_per_block=1,
-        in_channels=channels,
-        out_channels=channels,
-        down_block_types=("DownEncoderBlock2D",) * 2,
-        up_block_types=("UpDecoderBlock2D",) * 2,
-        latent_channels=4,
-        norm_num_groups=4,
-        sample_size=RES,
-    )
-    c["text_encoder"] = CLIPTextModel(
-        CLIPTextConfig(
-            bos_token_id=vocab["<|startoftext|>"],
-            eos_token_id=vocab["<|endoftext|>"],
-            pad_token_id=vocab["<|endoftext|>"],
-            hidden_size=32,
-            intermediate_size=37,
-            num_attention_heads=4,
-            num_hidden_layers=1,
-            vocab_size=1000,
-            max_position_embeddings=77,
-        )
-    )
-    return save_components(c, folder)
+    return save_components(build_tiny_components(channels=channels, arch=micro), folder)
 
 
 @pytest.fixture(scope="module")
