@@ -224,6 +224,28 @@ def test_perceptual_loss_is_skipped_with_a_warning_when_unavailable(micro, tmp_p
     assert result.step == 1 and "lpips_rgb" not in result.history[0]
 
 
+def test_lowpass_colour_term(micro, tmp_path):
+    """loss.lowpass_weight adds the L1 of the block-averaged RGB error (alone here)."""
+    cfg = load_config(
+        None,
+        "autoencoder",
+        [
+            "loss.l1_weight=0",
+            "loss.lowpass_weight=2.0",
+            "loss.lowpass_size=4",
+            "train.max_steps=2",
+            "loss.adversarial.weight=0",
+        ],
+        data=ae_config(micro, tmp_path / "run"),
+    )
+    result = train_autoencoder(cfg)
+    for logs in result.history:
+        lowpass = float(logs["lowpass_rgb"])
+        assert float(logs["rec"]) == pytest.approx(2.0 * lowpass, rel=1e-5)
+        # |mean of an error| <= mean |error| per block: below the pixel L1, not zero
+        assert 0.0 < lowpass < float(logs["l1_rgb"])
+
+
 # -- stage 2 ------------------------------------------------------------------------------
 
 

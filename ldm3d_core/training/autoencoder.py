@@ -3,7 +3,8 @@
     L = L_rec(x, D(E(x))) + w_kl L_KL + w_adv λ L_adv(D(E(x)))      (autoencoder)
     L_D = hinge(D_ψ(x), D_ψ(D(E(x))))                              (discriminator)
 
-L_rec is L1 (plus LPIPS when available) with separate RGB and depth weights; λ is the
+L_rec is L1 (plus LPIPS when available) with separate RGB and depth weights, plus an
+optional L1 of block-averaged RGB (``lowpass_weight``: flat colours); λ is the
 adaptive weight; the discriminator and L_adv start after ``adversarial.start_step``
 steps, as in the KL-f8 autoencoder's training. The final ``model/`` folder is the input
 model with ``vae/`` replaced, so stage 2 can start from it directly.
@@ -18,6 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+from torch.nn import functional as F
 from torch.utils.data import Dataset
 
 from ..codec import from_model_rgbd
@@ -110,6 +112,10 @@ class AutoencoderTrainer(Trainer):
         rec_loss = loss_cfg.l1_weight * (
             loss_cfg.rgb_weight * l1_rgb + loss_cfg.depth_weight * l1_depth
         )
+        if loss_cfg.lowpass_weight > 0:
+            lowpass = F.avg_pool2d(rr - xr, loss_cfg.lowpass_size, ceil_mode=True).abs().mean()
+            logs["lowpass_rgb"].append(lowpass.detach())
+            rec_loss = rec_loss + loss_cfg.lowpass_weight * lowpass
         if self.perceptual is not None:
             p_rgb, p_depth = self.perceptual.rgb_and_depth(x, rec)
             logs["lpips_rgb"].append(p_rgb.detach())

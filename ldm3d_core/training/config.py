@@ -153,6 +153,12 @@ class AutoencoderLossConfig(_Section):
     """weight of the depth channels in the reconstruction losses"""
     l1_weight: float = Field(1.0, ge=0)
     """pixel L1 reconstruction"""
+    lowpass_weight: float = Field(0.0, ge=0)
+    """L1 of the RGB averaged over ``lowpass_size`` blocks: the colour each latent cell
+    carries. Pixel L1 alone lets a small VAE learn depth and texture long before it keeps
+    flat colours (its reconstructions drift to the data's average hue)"""
+    lowpass_size: int = Field(8, ge=1)
+    """block side in pixels (the VAE's downsampling factor is the natural choice)"""
     perceptual_weight: float = Field(0.0, ge=0)
     """LPIPS perceptual loss (needs the lpips package and its VGG weights; skipped with a warning when missing)"""
     kl_weight: float = Field(1e-6, ge=0)
