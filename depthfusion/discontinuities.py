@@ -167,6 +167,9 @@ class MeshLayer:
     vertices (n, 3) float32 metres; uvs (n, 2) float32 (u right, v down from the texture's top
     row, u may exceed 1 at the seam copy); faces (m, 3) uint32; texture (H, W, 3) uint8;
     alpha (n,) float32 in [0, 1] or None (opaque).
+    texq (n,) float32 > 0 or None (all 1): projective texture coordinate q; the pinhole
+    renderer interpolates (u q, v q, q) and samples at their ratio (see :func:`_add_skirt`).
+    Exports and the 360 renderer ignore it.
     """
 
     name: str
@@ -175,6 +178,7 @@ class MeshLayer:
     faces: np.ndarray
     texture: np.ndarray
     alpha: np.ndarray | None = None
+    texq: np.ndarray | None = None
 
 
 @dataclass
@@ -184,6 +188,7 @@ class _Combined:
     faces: np.ndarray
     texture: np.ndarray
     alpha: np.ndarray | None
+    texq: np.ndarray | None
 
 
 @dataclass
@@ -239,7 +244,7 @@ class LayeredMesh:
             texs.append(tex)
         total = sum(t.shape[0] for t in texs)
         atlas = np.empty((total, width, 3), dtype=np.uint8)
-        verts, uvs, faces, alphas = [], [], [], []
+        verts, uvs, faces, alphas, texqs = [], [], [], [], []
         y0, base = 0, 0
         for k, (lay, tex) in enumerate(zip(self.layers, texs, strict=True)):
             h = tex.shape[0]
@@ -253,15 +258,18 @@ class LayeredMesh:
             faces.append(lay.faces.astype(np.uint32) + np.uint32(base))
             n = len(lay.vertices)
             alphas.append(np.ones(n, np.float32) if lay.alpha is None else lay.alpha)
+            texqs.append(np.ones(n, np.float32) if lay.texq is None else lay.texq)
             base += n
             y0 += h
         any_alpha = any(lay.alpha is not None for lay in self.layers)
+        any_texq = any(lay.texq is not None for lay in self.layers)
         self._combined = _Combined(
             vertices=np.concatenate(verts).astype(np.float32, copy=False),
             uvs=np.concatenate(uvs),
             faces=np.concatenate(faces),
             texture=atlas,
             alpha=np.concatenate(alphas).astype(np.float32) if any_alpha else None,
+            texq=np.concatenate(texqs).astype(np.float32) if any_texq else None,
         )
         return self._combined
 
@@ -285,6 +293,10 @@ class LayeredMesh:
     @property
     def alpha(self) -> np.ndarray | None:
         return self.combined().alpha
+
+    @property
+    def texq(self) -> np.ndarray | None:
+        return self.combined().texq
 
     def to_trimesh(self, textured: bool = True):
         """One trimesh of all layers: textured over the atlas (GLB/OBJ), or with per-vertex
@@ -726,20 +738,31 @@ def _add_skirt(
     feather: float,
     depth_to_radius,
 ) -> None:
-    """Append the skirt triangles (own vertices, three per cut triangle) to ``fg``."""
+    """Append the skirt triangles (own vertices, three per cut triangle) to ``fg``.
+
+    A skirt corner moved from radius r0 to r along its direction gets texq = r / r0: the
+    renderer's perspective-correct interpolation of (u q, v q, q) then gives, seen from the
+    centre, exactly the uvs of the stretched triangle it replaces (not those of a triangle
+    with the skirt's corner depths), and from elsewhere the panorama projected from the
+    centre onto the skirt."""
     vid = cf.ravel()
     near_corner = is_near.ravel()
     r_near = depth_to_radius(np.broadcast_to(cmax, cf.shape).ravel())
     r_far = depth_to_radius(cfd.ravel())
     r = np.minimum(r_far, r_near + thickness)
     v = base.vertices[vid]
-    pos = v * (r / np.maximum(np.linalg.norm(v, axis=1), 1e-12))[:, None]
+    scale = r / np.maximum(np.linalg.norm(v, axis=1), 1e-12)
+    scale[near_corner] = 1.0
+    pos = v * scale[:, None]
     pos[near_corner] = v[near_corner]  # bit-identical with the foreground: no crack
     n0 = len(fg.vertices)
     fg.vertices = np.concatenate([fg.vertices, pos.astype(np.float32)])
     fg.uvs = np.concatenate([fg.uvs, base.uvs[vid]])
     skirt_faces = (n0 + np.arange(len(vid), dtype=np.uint32)).reshape(-1, 3)
     fg.faces = np.concatenate([fg.faces, skirt_faces])
+    texq = np.ones(len(fg.vertices), dtype=np.float32)
+    texq[n0:] = scale
+    fg.texq = texq
     if feather > 0.0:
         alpha = np.ones(len(fg.vertices), dtype=np.float32)
         alpha[n0:][~near_corner] = 1.0 - feather

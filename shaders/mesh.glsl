@@ -11,6 +11,9 @@
 // The alpha goes out with the colour; with MSAA the renderer turns on alpha-to-coverage, so
 // it becomes the fraction of covered samples (order-independent); without MSAA
 // (alpha_to_coverage false) fragments under 0.5 are discarded, a hard edge at the midpoint.
+// WITH_TEXQ (per-vertex projective texture coordinate q): (u q, v q, q) is interpolated and
+// the texture sampled at the ratio, so a triangle whose corners were moved along their rays
+// from the centre (a discontinuity skirt) keeps the texture mapping it had before the move.
 
 #if defined VERTEX_SHADER
 
@@ -22,11 +25,19 @@ in vec2 in_texcoord_0;
 in float in_alpha;
 out float alpha;
 #endif
-
+#ifdef WITH_TEXQ
+in float in_texq;
+out vec3 uvq;
+#else
 out vec2 uv;
+#endif
 
 void main() {
+#ifdef WITH_TEXQ
+    uvq = vec3(in_texcoord_0 * in_texq, in_texq);
+#else
     uv = in_texcoord_0;
+#endif
 #ifdef WITH_ALPHA
     alpha = in_alpha;
 #endif
@@ -37,7 +48,13 @@ void main() {
 
 uniform sampler2D texture0;
 
+#ifdef WITH_TEXQ
+in vec3 uvq;
+#define SAMPLE() textureProj(texture0, uvq).rgb
+#else
 in vec2 uv;
+#define SAMPLE() texture(texture0, uv).rgb
+#endif
 #ifdef WITH_ALPHA
 in float alpha;
 uniform bool alpha_to_coverage;
@@ -50,9 +67,9 @@ void main() {
     if (!alpha_to_coverage && alpha < 0.5) {
         discard;
     }
-    fragColor = vec4(texture(texture0, uv).rgb, alpha);
+    fragColor = vec4(SAMPLE(), alpha);
 #else
-    fragColor = vec4(texture(texture0, uv).rgb, 1.0);
+    fragColor = vec4(SAMPLE(), 1.0);
 #endif
 }
 

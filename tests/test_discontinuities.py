@@ -332,6 +332,37 @@ def test_from_mesh_renders_a_feathered_layered_mesh(ctx):
         assert img.min(axis=2).min() > 0  # no clear colour: no holes
 
 
+@pytest.mark.gl
+def test_skirts_keep_the_stretched_texture_mapping_from_the_centre(ctx):
+    """texq: seen from the centre, a skirt (corners moved along their rays) samples the texture
+    as the stretched triangle it replaces did; with plain uvs its perspective-correct
+    interpolation follows the new corner depths and shifts the texture."""
+    from depthfusion.render.renderer import MeshRenderer
+
+    noise = np.random.default_rng(0).integers(0, 256, (H, W, 3), dtype=np.uint8)
+    pano = RGBDPanorama(noise, patch_panorama(28, 36, near=0.95).depth)
+    layered = build_layered_mesh(pano, fill="inpaint", threshold=0.3, thickness=0.3, feather=0)
+    n = len(build_sphere_mesh(pano).vertices)
+    q = layered.layers[0].texq
+    # far corners pulled from the wall (6.5 m) to 0.3 m behind the patch (2.75 m)
+    assert (q[:n] == 1).all() and set(np.round(q[n:].astype(float), 4).tolist()) == {1.0, round(3.05 / 6.5, 4)}
+    assert layered.texq.shape == (len(layered.vertices),)
+    assert build_layered_mesh(pano, fill="stretch").texq is None
+
+    def centre_view(*args, **kwargs):
+        with MeshRenderer(ctx, *args, samples=0, **kwargs) as r:
+            return r.render(Pose(), (256, 192), 60.0).astype(np.int16)
+
+    plain = build_sphere_mesh(pano)
+    stretch = centre_view(plain.vertices, plain.uvs, plain.faces, plain.texture)
+    parts = (layered.vertices, layered.uvs, layered.faces, layered.texture)
+    with_q = np.abs(centre_view(*parts, texq=layered.texq) - stretch).max(axis=2)
+    without_q = np.abs(centre_view(*parts) - stretch).max(axis=2)
+    # Rasterisation of the moved corners may differ on a few edge pixels, nothing more.
+    assert (with_q > 8).mean() < 0.002
+    assert (without_q > 8).mean() > 0.02
+
+
 # --- novel views against the ray-cast truth --------------------------------------------------------
 
 SIZE, FOV = (128, 96), 90.0

@@ -176,6 +176,9 @@ class ODSRenderer(MeshRenderer):
 
     alpha : (n,) per-vertex coverage (feathered silhouettes of a LayeredMesh), as for
         :class:`MeshRenderer`: alpha-to-coverage with MSAA, else a hard edge at 0.5.
+    texq : (n,) projective texture coordinate, used by the pinhole :meth:`render` only: ODS
+        triangles are interpolated linearly in longitude and latitude, where a skirt corner
+        moved along its ray from the centre keeps its place, so the plain uvs are right.
 
     Anisotropic filtering is off for ODS draws: it buys nothing for an equirect-to-equirect
     warp and llvmpipe's implementation blurs even a 1:1 mapping.
@@ -192,10 +195,12 @@ class ODSRenderer(MeshRenderer):
         taper: tuple[float, float] = DEFAULT_TAPER,
         linear_light: bool = False,
         alpha: np.ndarray | None = None,
+        texq: np.ndarray | None = None,
     ) -> None:
-        extra = {} if alpha is None else {"alpha": alpha}
         # ODS frames see every direction: no frustum culling (and no tiling cost).
-        super().__init__(ctx, vertices, uvs, faces, texture, samples=samples, cull=False, **extra)
+        super().__init__(
+            ctx, vertices, uvs, faces, texture, samples=samples, alpha=alpha, texq=texq, cull=False
+        )
         self._ods_alpha = alpha is not None
         self.taper = tuple(float(t) for t in taper)
         taper_rad = _taper_radians(self.taper)
@@ -232,10 +237,10 @@ class ODSRenderer(MeshRenderer):
     ) -> ODSRenderer:
         """From any object with ``vertices``, ``uvs``, ``faces`` and ``texture`` (and ``alpha``
         when it has one): a SphereMesh, LayeredMesh or :class:`ODSMesh`."""
-        alpha = getattr(mesh, "alpha", None)
+        alpha, texq = getattr(mesh, "alpha", None), getattr(mesh, "texq", None)
         return cls(
             ctx, mesh.vertices, mesh.uvs, mesh.faces, mesh.texture, samples, taper, linear_light,
-            alpha,
+            alpha, texq,
         )  # fmt: skip
 
     def render_equirect(
@@ -343,6 +348,7 @@ class ODSMesh:
     vertices : (n, 3) float32;  uvs : (n, 2) float32;  faces : (m, 3) uint32
     texture : (H, W, 3) uint8;  alpha : (n,) float32 or None (opaque)
     leaves : quadtree leaf count per block size in cells (statistics; 1 = single cells)
+    texq : (n,) float32 or None: projective texture coordinate (pinhole renders only)
     """
 
     vertices: np.ndarray
@@ -351,6 +357,7 @@ class ODSMesh:
     texture: np.ndarray
     leaves: dict[int, int]
     alpha: np.ndarray | None = None
+    texq: np.ndarray | None = None
 
     @property
     def triangle_count(self) -> int:
@@ -659,13 +666,15 @@ def simplify_for_ods(
     if isinstance(mesh, LayeredMesh):
         fg = mesh.layer("foreground") or mesh.layers[0]
         simple = _simplify_grid_layer(fg.vertices, fg.uvs, fg.faces, rows, cols, **options)
-        alpha = None if fg.alpha is None else fg.alpha[simple.keep]
+        keep = simple.keep
         layer = MeshLayer(
-            fg.name, fg.vertices[simple.keep], fg.uvs[simple.keep], simple.faces, fg.texture, alpha
-        )
+            fg.name, fg.vertices[keep], fg.uvs[keep], simple.faces, fg.texture,
+            None if fg.alpha is None else fg.alpha[keep],
+            None if fg.texq is None else fg.texq[keep],
+        )  # fmt: skip
         others = [lay for lay in mesh.layers if lay is not fg]
         c = LayeredMesh([layer, *others], rows, cols, mesh.threshold, mesh.fill).combined()
-        return ODSMesh(c.vertices, c.uvs, c.faces, c.texture, simple.leaves, c.alpha)
+        return ODSMesh(c.vertices, c.uvs, c.faces, c.texture, simple.leaves, c.alpha, c.texq)
     simple = _simplify_grid_layer(mesh.vertices, mesh.uvs, mesh.faces, rows, cols, **options)
     return ODSMesh(
         vertices=np.ascontiguousarray(mesh.vertices[simple.keep], dtype=np.float32),

@@ -88,6 +88,10 @@ class MeshRenderer:
         alpha-to-coverage (order-independent: what lies behind shows through in proportion,
         no sorting); without MSAA fragments below 0.5 are discarded. None = opaque, and the
         plain program runs exactly as before.
+    texq : (n,) float32 > 0, optional
+        Per-vertex projective texture coordinate q: (u q, v q, q) is interpolated and the
+        texture sampled at the ratio (the skirts of a LayeredMesh, whose corners moved along
+        their rays from the centre, keep their original mapping). None = plain uvs.
     """
 
     def __init__(
@@ -100,6 +104,7 @@ class MeshRenderer:
         samples: int = 4,
         *,
         alpha: np.ndarray | None = None,
+        texq: np.ndarray | None = None,
         cull: bool = True,
     ) -> None:
         self.ctx = ctx
@@ -124,12 +129,13 @@ class MeshRenderer:
                 "use a smaller panorama"
             )
 
-        if alpha is not None:
-            alpha = np.ascontiguousarray(alpha, dtype=np.float32).reshape(-1)
-            if alpha.shape != (len(vertices),):
-                raise RenderError(f"mesh alpha must be ({len(vertices)},), got {alpha.shape}")
+        alpha = _per_vertex(alpha, len(vertices), "alpha")
         self.has_alpha = alpha is not None
-        self.program = load_program(ctx, "mesh", {"WITH_ALPHA": 1} if self.has_alpha else None)
+        texq = _per_vertex(texq, len(vertices), "texq")
+        defines = {"WITH_ALPHA": 1} if self.has_alpha else {}
+        if texq is not None:
+            defines["WITH_TEXQ"] = 1
+        self.program = load_program(ctx, "mesh", defines or None)
         self._mvp = self.program["m_mvp"]
         self.program["texture0"] = 0
         # Culling: faces sorted by direction tile once, so each view draws only the runs of
@@ -142,11 +148,14 @@ class MeshRenderer:
         self._vbo_uv = ctx.buffer(uvs)
         self._ibo = ctx.buffer(faces)
         content = [(self._vbo_pos, "3f", "in_position"), (self._vbo_uv, "2f", "in_texcoord_0")]
-        self._vbo_alpha = None
+        self._vbo_alpha = self._vbo_texq = None
         if self.has_alpha:
             self._vbo_alpha = ctx.buffer(alpha)
             content.append((self._vbo_alpha, "1f", "in_alpha"))
             self.program["alpha_to_coverage"] = bool(self.samples)
+        if texq is not None:
+            self._vbo_texq = ctx.buffer(texq)
+            content.append((self._vbo_texq, "1f", "in_texq"))
         self.vao = ctx.vertex_array(
             self.program, content, index_buffer=self._ibo, index_element_size=4
         )
@@ -166,10 +175,11 @@ class MeshRenderer:
     @classmethod
     def from_mesh(cls, ctx: moderngl.Context, mesh: Any, samples: int = 4) -> MeshRenderer:
         """From any object with ``vertices``, ``uvs``, ``faces`` and ``texture`` (a SphereMesh),
-        and ``alpha`` when it has one (a LayeredMesh with feathered edges)."""
-        alpha = getattr(mesh, "alpha", None)
-        kwargs = {} if alpha is None else {"alpha": alpha}
-        return cls(ctx, mesh.vertices, mesh.uvs, mesh.faces, mesh.texture, samples, **kwargs)
+        and ``alpha``/``texq`` when it has them (a LayeredMesh with skirts)."""
+        alpha, texq = getattr(mesh, "alpha", None), getattr(mesh, "texq", None)
+        return cls(
+            ctx, mesh.vertices, mesh.uvs, mesh.faces, mesh.texture, samples, alpha=alpha, texq=texq
+        )
 
     # --- frames --------------------------------------------------------------------------------
 
@@ -321,14 +331,25 @@ class MeshRenderer:
         self._targets.clear()
         for obj in (self.vao, self._vbo_pos, self._vbo_uv, self._ibo, self.texture, self.program):
             obj.release()
-        if self._vbo_alpha is not None:
-            self._vbo_alpha.release()
+        for vbo in (self._vbo_alpha, self._vbo_texq):
+            if vbo is not None:
+                vbo.release()
 
     def __enter__(self) -> MeshRenderer:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+
+def _per_vertex(values: np.ndarray | None, n: int, name: str) -> np.ndarray | None:
+    """An optional per-vertex float attribute as a contiguous (n,) float32 array."""
+    if values is None:
+        return None
+    values = np.ascontiguousarray(values, dtype=np.float32).reshape(-1)
+    if values.shape != (n,):
+        raise RenderError(f"mesh {name} must be ({n},), got {values.shape}")
+    return values
 
 
 def _check_mesh(vertices: np.ndarray, uvs: np.ndarray, faces: np.ndarray, texture: np.ndarray):
