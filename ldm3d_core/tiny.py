@@ -94,6 +94,8 @@ class TinyArch:
     cross_attention_dim: int = 32
     vae_channels: tuple[int, ...] = (32, 64)
     vae_groups: int = 32
+    vae_block_average: bool = False
+    """start the VAE as a block-average codec (:mod:`ldm3d_core.vae_init`)"""
     text_layers: int = 5
     text_heads: int = 4
     text_ffn: int = 37
@@ -175,6 +177,10 @@ def build_tiny_components(
         norm_num_groups=a.vae_groups,
         scaling_factor=0.18215,
     )
+    if a.vae_block_average:
+        from .vae_init import init_block_average
+
+        init_block_average(vae)
     torch.manual_seed(seed + 2)
     text_encoder = CLIPTextModel(
         CLIPTextConfig(

@@ -246,6 +246,33 @@ def test_lowpass_colour_term(micro, tmp_path):
         assert 0.0 < lowpass < float(logs["l1_rgb"])
 
 
+def test_decoder_only_keeps_the_latent_space(micro, tmp_path):
+    """decoder_only: the encoder (and the latent scale) stay bit-identical, the decoder trains."""
+    from diffusers import AutoencoderKL
+
+    cfg = load_config(
+        None,
+        "autoencoder",
+        ["decoder_only=true", "train.max_steps=3", "loss.adversarial.weight=0"],
+        data=ae_config(micro, tmp_path / "run"),
+    )
+    result = train_autoencoder(cfg)
+    before = AutoencoderKL.from_pretrained(micro, subfolder="vae").state_dict()
+    after = AutoencoderKL.from_pretrained(result.model_dir, subfolder="vae")
+    changed = {k for k, v in after.state_dict().items() if not torch.equal(v, before[k])}
+    assert changed and all(k.startswith(("decoder.", "post_quant_conv.")) for k in changed)
+    assert after.config.scaling_factor == AutoencoderKL.load_config(micro, subfolder="vae")[
+        "scaling_factor"
+    ]
+    with pytest.raises(ConfigError, match="decoder_only keeps the model's latent scale"):
+        load_config(
+            None,
+            "autoencoder",
+            ["decoder_only=true", "scaling_factor=auto"],
+            data=ae_config(micro, tmp_path / "run2"),
+        )
+
+
 # -- stage 2 ------------------------------------------------------------------------------
 
 

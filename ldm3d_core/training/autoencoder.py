@@ -77,8 +77,13 @@ class AutoencoderTrainer(Trainer):
         self.downsample = 2 ** (len(vae.config.block_out_channels) - 1)
         channels = int(vae.config.in_channels)
 
+        if cfg.decoder_only:
+            # The latents (and any diffusion model trained on them) must not move.
+            for part in (vae.encoder, getattr(vae, "quant_conv", None)):
+                if part is not None:
+                    part.requires_grad_(False)
         ae = RGBDAutoencoder(vae)
-        opt = self.make_optimizer(ae.parameters())
+        opt = self.make_optimizer([p for p in ae.parameters() if p.requires_grad])
         self.lr_scheduler = self.make_lr_scheduler(opt)
         adv = cfg.loss.adversarial
         self.use_disc = adv.weight > 0

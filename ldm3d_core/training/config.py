@@ -223,6 +223,16 @@ class AutoencoderConfig(_RunConfig):
     """latent scale written with the VAE: auto = 1 / std of the latents over up to 256 training samples (how SD found 0.18215; needed for a VAE trained from scratch); null keeps the model's"""
     loss: AutoencoderLossConfig = Field(default_factory=AutoencoderLossConfig)
     """stage 1 loss"""
+    decoder_only: bool = False
+    """train the decoder alone (encoder frozen): the latent space stays the same, so a diffusion model trained on it stays valid (how Stability's ft-MSE VAE was made); keeps the model's scaling_factor"""
+
+    @model_validator(mode="after")
+    def _decoder_only_keeps_scale(self) -> AutoencoderConfig:
+        if self.decoder_only and self.scaling_factor is not None:
+            raise ValueError(
+                "decoder_only keeps the model's latent scale: leave scaling_factor unset (null)"
+            )
+        return self
 
 
 class DiffusionConfig(_RunConfig):

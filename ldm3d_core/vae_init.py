@@ -1,0 +1,166 @@
+"""Start a small RGBD VAE as a block-average codec, so colour survives from step 0.
+
+A tiny KL autoencoder trained for minutes on a CPU learns structure and depth long before it
+learns colour: the embedded model's first VAE gave red pillars back blue and yellow walls
+beige (23 % of the named colours survived its reconstructions). This initialisation makes a
+diffusers ``AutoencoderKL`` *exactly* what colour needs before any training:
+
+- the encoder's latent mean channels 0..C-1 are the f x f block averages of the C input
+  channels (RGB and depth, in model space [-1, 1]); its log-variance starts small;
+- the decoder returns each latent cell's value over its f x f block (nearest upsampling;
+  smoothing the upsamplers into bilinear measured worse: 70 % of named colours and RGB L1
+  0.139 on held-out panoramas against 77 % and 0.123).
+
+Every residual branch (ResNet ``conv2``, the attention output) starts at zero, so the blocks
+are identities that training then grows into detail; the down-sampling convolutions average
+2 x 2 blocks and the up-sampling ones pass their input through. The two GroupNorms on the
+main path (before each ``conv_out``) would normalise every image's colour away, so the signal
+travels as pairs ``(x, -x)`` next to constant pairs ``(K, -K)`` in each group: the group mean
+is exactly zero and its spread is dominated by ``K`` (nearly constant), the norm's gain undoes
+that spread, a bias puts SiLU in its linear range, and ``conv_out`` reads ``(x - (-x)) / 2``,
+which cancels the bias and SiLU's even error. Needs ``norm_num_groups`` dividing every level
+into groups of four or more channels that hold the 4 C signal-and-constant channels first:
+(16, 32, 64, 64) with 4 groups for RGBD.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+#: Constant channel value: the signal (|x| <= 1) changes a group's spread by < (1/K)^2.
+CONSTANT = 16.0
+#: GroupNorm output bias: SiLU(x + BIAS) = x + BIAS to 1e-6 relative for |x| <= 1.
+BIAS = 14.0
+#: Initial posterior log-variance (std 0.05: a little noise, the decoder stays smooth).
+LOGVAR = -6.0
+
+
+def _layout(c: int) -> tuple[list[int], list[int], list[int], list[int]]:
+    """Channels of signal i: +x at 4i, -x at 4i+1, +K at 4i+2, -K at 4i+3."""
+    idx = range(c)
+    return [4 * i for i in idx], [4 * i + 1 for i in idx], [4 * i + 2 for i in idx], [
+        4 * i + 3 for i in idx
+    ]
+
+
+def _zero(*modules: nn.Module | None) -> None:
+    for m in modules:
+        if m is None:
+            continue
+        for p in m.parameters():
+            nn.init.zeros_(p)
+
+
+def _pass_through(conv: nn.Conv2d, width: int, kind: str = "copy") -> None:
+    """conv's first ``width`` outputs take their own input channel alone: ``copy`` (the centre
+    tap) or ``average`` (the top-left 2 x 2 taps of a stride-2 downsampler: block means)."""
+    with torch.no_grad():
+        conv.weight[:width].zero_()
+        conv.weight[:, :width].zero_()
+        if conv.bias is not None:
+            conv.bias[:width].zero_()
+        kh, kw = conv.weight.shape[2:]
+        for ch in range(width):
+            if kind == "average":
+                conv.weight[ch, ch, :2, :2] = 0.25
+            else:
+                conv.weight[ch, ch, kh // 2, kw // 2] = 1.0
+
+
+def _identity_blocks(resnets, attentions, width: int) -> None:
+    for res in resnets:
+        _zero(res.conv2)  # residual branch off: the block is its shortcut
+        if res.conv_shortcut is not None:
+            _pass_through(res.conv_shortcut, width)
+    for attn in attentions:
+        _zero(attn.to_out[0])
+
+
+def _norm_out(norm: nn.GroupNorm, c: int) -> None:
+    """Gain that undoes the constant-dominated spread of the signal groups, bias into SiLU's
+    linear range."""
+    per_group = norm.num_channels // norm.num_groups
+    if per_group < 4 or (4 * c) % per_group:
+        raise ValueError(
+            f"block-average init needs GroupNorm groups of >= 4 channels that tile the first "
+            f"{4 * c} channels; got {norm.num_channels} channels in {norm.num_groups} groups"
+        )
+    # A group of n channels holds n/4 (K, -K) pairs: spread = K sqrt(2 (n/4) / n) = K / sqrt 2.
+    spread = CONSTANT / 2**0.5
+    with torch.no_grad():
+        norm.weight.fill_(spread)
+        norm.bias.fill_(BIAS)
+
+
+@torch.no_grad()
+def init_block_average(vae: nn.Module) -> nn.Module:
+    """Make ``vae`` (a diffusers ``AutoencoderKL``) a block-average codec; returns it."""
+    enc, dec = vae.encoder, vae.decoder
+    c = int(vae.config.in_channels)
+    latent = int(vae.config.latent_channels)
+    if latent < c or int(vae.config.out_channels) != c:
+        raise ValueError(f"block-average init needs latent_channels >= {c} and {c} outputs")
+    width = 4 * c
+    if min(vae.config.block_out_channels) < width:
+        raise ValueError(f"block-average init needs >= {width} channels at every level")
+    pos, neg, kpos, kneg = _layout(c)
+
+    # Encoder: conv_in spreads each input channel into its (x, -x, K, -K) quadruple.
+    conv = enc.conv_in
+    conv.weight[:width].zero_()
+    conv.bias[:width].zero_()
+    for i in range(c):
+        conv.weight[pos[i], i, 1, 1] = 1.0
+        conv.weight[neg[i], i, 1, 1] = -1.0
+        conv.bias[kpos[i]] = CONSTANT
+        conv.bias[kneg[i]] = -CONSTANT
+    for block in enc.down_blocks:
+        _identity_blocks(block.resnets, getattr(block, "attentions", None) or [], width)
+        for down in block.downsamplers or []:
+            _pass_through(down.conv, width, "average")
+    mid = enc.mid_block
+    _identity_blocks(mid.resnets, [a for a in mid.attentions if a is not None], width)
+    _norm_out(enc.conv_norm_out, c)
+    out = enc.conv_out  # 2 * latent: means, then log-variances
+    out.weight.zero_()
+    out.bias.zero_()
+    for i in range(c):
+        out.weight[i, pos[i], 1, 1] = 0.5
+        out.weight[i, neg[i], 1, 1] = -0.5
+    out.bias[latent:] = LOGVAR
+    if getattr(vae, "quant_conv", None) is not None:
+        _eye_1x1(vae.quant_conv)
+    if getattr(vae, "post_quant_conv", None) is not None:
+        _eye_1x1(vae.post_quant_conv)
+
+    # Decoder: the same quadruples from the first c latent channels.
+    conv = dec.conv_in
+    conv.weight[:width].zero_()
+    conv.bias[:width].zero_()
+    for i in range(c):
+        conv.weight[pos[i], i, 1, 1] = 1.0
+        conv.weight[neg[i], i, 1, 1] = -1.0
+        conv.bias[kpos[i]] = CONSTANT
+        conv.bias[kneg[i]] = -CONSTANT
+    mid = dec.mid_block
+    _identity_blocks(mid.resnets, [a for a in mid.attentions if a is not None], width)
+    for block in dec.up_blocks:
+        _identity_blocks(block.resnets, getattr(block, "attentions", None) or [], width)
+        for up in block.upsamplers or []:
+            _pass_through(up.conv, width)
+    _norm_out(dec.conv_norm_out, c)
+    out = dec.conv_out
+    out.weight.zero_()
+    out.bias.zero_()
+    for i in range(c):
+        out.weight[i, pos[i], 1, 1] = 0.5
+        out.weight[i, neg[i], 1, 1] = -0.5
+    return vae
+
+
+def _eye_1x1(conv: nn.Conv2d) -> None:
+    conv.weight.zero_()
+    conv.bias.zero_()
+    for i in range(min(conv.weight.shape[:2])):
+        conv.weight[i, i, 0, 0] = 1.0

@@ -1,0 +1,79 @@
+"""Block-average initialisation of a small RGBD VAE (ldm3d_core.vae_init)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch.nn import functional as F
+
+from ldm3d_core.vae_init import init_block_average
+
+
+def make_vae(groups: int = 4, latent: int = 4, channels=(16, 32, 64, 64)):
+    from diffusers import AutoencoderKL
+
+    n = len(channels)
+    torch.manual_seed(0)
+    return AutoencoderKL(
+        block_out_channels=channels,
+        in_channels=4,
+        out_channels=4,
+        down_block_types=("DownEncoderBlock2D",) * n,
+        up_block_types=("UpDecoderBlock2D",) * n,
+        latent_channels=latent,
+        norm_num_groups=groups,
+    ).eval()
+
+
+@pytest.mark.parametrize("latent", [4, 8])
+def test_encoder_averages_blocks_and_decoder_repeats_them(latent):
+    vae = init_block_average(make_vae(latent=latent))
+    x = torch.rand(2, 4, 64, 128, generator=torch.Generator().manual_seed(1)) * 2 - 1
+    with torch.no_grad():
+        post = vae.encode(x).latent_dist
+        blocks = F.avg_pool2d(x, 8)
+        assert (post.mean[:, :4] - blocks).abs().max() < 1e-4
+        assert (post.mean[:, 4:] == 0).all()  # spare channels start empty
+        assert torch.allclose(post.std, torch.full_like(post.std, 0.0498), atol=1e-3)
+        rec = vae.decode(post.mean).sample
+    assert (rec - F.interpolate(blocks, scale_factor=8, mode="nearest")).abs().max() < 1e-4
+    # Colour survives whatever the image's own mean (GroupNorm does not normalise it away;
+    # the signal widens each group's spread by sqrt(1 + x^2 / K^2): 0.1 % per norm here).
+    for shift in (-0.8, 0.8):
+        flat = torch.full((1, 4, 64, 64), shift)
+        with torch.no_grad():
+            out = vae.decode(vae.encode(flat).latent_dist.mean).sample
+        assert (out - shift).abs().max() < 3e-3
+
+
+def test_random_vae_loses_the_mean_colour_the_init_keeps():
+    """The failure it fixes: an untrained VAE maps flat images of different colours alike."""
+    vae = make_vae()
+    outs = []
+    for shift in (-0.8, 0.8):
+        with torch.no_grad():
+            flat = torch.full((1, 4, 64, 64), shift)
+            outs.append(vae.decode(vae.encode(flat).latent_dist.mean).sample)
+    assert (outs[0] - outs[1]).abs().mean() < 0.5  # far from the 1.6 between the inputs
+
+
+def test_training_can_move_every_residual_branch():
+    vae = init_block_average(make_vae())
+    x = torch.rand(1, 4, 64, 64) * 2 - 1
+    rec = vae.decode(vae.encode(x).latent_dist.mean).sample
+    F.l1_loss(rec, x).backward()
+    conv2 = [r.conv2.weight.grad for b in vae.decoder.up_blocks for r in b.resnets]
+    assert all(g is not None and g.abs().sum() > 0 for g in conv2)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"groups": 8}, "groups of >= 4"),
+        ({"latent": 2}, "latent_channels >= 4"),
+        ({"channels": (8, 16), "groups": 2}, ">= 16 channels"),
+    ],
+)
+def test_unsupported_shapes_are_refused(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        init_block_average(make_vae(**kwargs))
