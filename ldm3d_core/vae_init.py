@@ -38,10 +38,7 @@ LOGVAR = -6.0
 
 def _layout(c: int) -> tuple[list[int], list[int], list[int], list[int]]:
     """Channels of signal i: +x at 4i, -x at 4i+1, +K at 4i+2, -K at 4i+3."""
-    idx = range(c)
-    return [4 * i for i in idx], [4 * i + 1 for i in idx], [4 * i + 2 for i in idx], [
-        4 * i + 3 for i in idx
-    ]
+    return tuple([4 * i + k for i in range(c)] for k in range(4))  # type: ignore[return-value]
 
 
 def _zero(*modules: nn.Module | None) -> None:

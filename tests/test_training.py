@@ -261,9 +261,8 @@ def test_decoder_only_keeps_the_latent_space(micro, tmp_path):
     after = AutoencoderKL.from_pretrained(result.model_dir, subfolder="vae")
     changed = {k for k, v in after.state_dict().items() if not torch.equal(v, before[k])}
     assert changed and all(k.startswith(("decoder.", "post_quant_conv.")) for k in changed)
-    assert after.config.scaling_factor == AutoencoderKL.load_config(micro, subfolder="vae")[
-        "scaling_factor"
-    ]
+    scale = AutoencoderKL.load_config(micro, subfolder="vae")["scaling_factor"]
+    assert after.config.scaling_factor == scale
     with pytest.raises(ConfigError, match="decoder_only keeps the model's latent scale"):
         load_config(
             None,
