@@ -189,13 +189,14 @@ def embedded_results():
     return evaluate(model_generator(str(MODEL), steps=20), scenes)
 
 
-def test_embedded_model_depth_follows_prompts(embedded_results):
+def test_embedded_model_follows_prompts(embedded_results):
     s = summary(embedded_results)
-    # A smaller version of the model card's 50-caption measurement (mean rho 0.88 there).
-    # Colour is not asserted: the model card's figure (about 20 %) is below the issue's
-    # 80 % target, capped by the VAE (its own reconstructions of true panoramas: 23 %).
+    # A smaller version of the model card's 50-caption measurement (rho 0.86, colour 44 %
+    # there; 5 of these 9 here). The colour floor is what the previous model, whose VAE lost
+    # colour (18 % on the 50), could not reach; the target is 80 %.
     assert s["spearman"] >= 0.6, embedded_results
     assert min(r.spearman for r in embedded_results) > 0.3, embedded_results
+    assert s["colour_match"] >= 4 / 9, embedded_results
 
 
 def test_embedded_model_panoramas_wrap_around():
@@ -206,13 +207,13 @@ def test_embedded_model_panoramas_wrap_around():
     out = pipe.txt2rgbd(prompt, seed=1, num_inference_steps=10, panorama=True)
     assert out.rgb[0].shape == (128, 256, 3)
     for image in (out.rgb[0], out.depth[0]):
-        st = seam_stats(image)
-        # the seam is never the largest column step and within 6x the median (measured
-        # 1.1-4.5; without wrap-around 26-33: the VAE, trained on zero-padded windows, is
-        # what leaves a small step)
-        assert st.seam <= st.max_step and st.ratio < 6.0, st
+        # Its decoder still shows the 8x8 latent cells as blocks (ldm3d_core.vae_init), so the
+        # seam, a cell edge, is compared with the other cell edges: within 2.5x their median
+        # (measured 1.0-2.0 on four captions; without wrap-around 7.8-9.1)
+        st = seam_stats(image, period=8)
+        assert st.ratio < 2.5, st
     cut = pipe.txt2rgbd(prompt, seed=1, num_inference_steps=10, panorama=True, wrap=False)
-    assert seam_stats(cut.rgb[0]).ratio > 3 * seam_stats(out.rgb[0]).ratio
+    assert seam_stats(cut.rgb[0], 8).ratio > 3 * seam_stats(out.rgb[0], 8).ratio
 
 
 def test_prompt_scene_with_the_embedded_model(tmp_path):
