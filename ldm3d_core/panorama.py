@@ -91,25 +91,19 @@ class SeamStats:
         return self.seam / self.median_step if self.median_step > 0 else float("inf")
 
 
-def seam_stats(image: np.ndarray, period: int = 1) -> SeamStats:
+def seam_stats(image: np.ndarray) -> SeamStats:
     """Seam statistics of an equirectangular image.
 
     Parameters
     ----------
     image : (H, W) or (H, W, C) array
         Any dtype; compared in float64.
-    period : compare the seam with the steps between columns ``period k - 1`` and
-        ``period k`` only: for an image decoded from latent cells ``period`` pixels wide that
-        stay visible as blocks, the steps at cell edges (the seam is one) are the fair
-        reference, not the near-zero steps inside cells.
     """
     a = np.asarray(image, dtype=np.float64)
     if a.ndim == 2:
         a = a[..., None]
     if a.ndim != 3 or a.shape[1] < 3:
         raise ValueError(f"expected an (H, W[, C]) image with W >= 3, got {np.shape(image)}")
-    if period < 1 or a.shape[1] % period:
-        raise ValueError(f"period {period} must divide the image width {a.shape[1]}")
-    steps = np.abs(np.diff(a, axis=1)).mean(axis=(0, 2))[period - 1 :: period]
+    steps = np.abs(np.diff(a, axis=1)).mean(axis=(0, 2))
     seam = float(np.abs(a[:, 0] - a[:, -1]).mean())
     return SeamStats(seam=seam, median_step=float(np.median(steps)), max_step=float(steps.max()))

@@ -7,13 +7,14 @@ diffusers ``AutoencoderKL`` *exactly* what colour needs before any training:
 
 - the encoder's latent mean channels 0..C-1 are the f x f block averages of the C input
   channels (RGB and depth, in model space [-1, 1]); its log-variance starts small;
-- the decoder returns each latent cell's value over its f x f block (nearest upsampling;
-  smoothing the upsamplers into bilinear measured worse: 70 % of named colours and RGB L1
-  0.139 on held-out panoramas against 77 % and 0.123).
+- the decoder returns each latent cell's value over its f x f block (``nearest``: exact
+  on held-out panoramas, 77 % of named colours kept, RGB L1 0.123) or interpolates the
+  cells (``bilinear``: 70 %, L1 0.139 untrained, but no blocks; the embedded model's last
+  stage restarts its decoder this way with :func:`reset_decoder` and trains it).
 
 Every residual branch (ResNet ``conv2``, the attention output) starts at zero, so the blocks
 are identities that training then grows into detail; the down-sampling convolutions average
-2 x 2 blocks and the up-sampling ones pass their input through. The two GroupNorms on the
+2 x 2 blocks and the up-sampling ones pass their input through (or smooth it). The two GroupNorms on the
 main path (before each ``conv_out``) would normalise every image's colour away, so the signal
 travels as pairs ``(x, -x)`` next to constant pairs ``(K, -K)`` in each group: the group mean
 is exactly zero and its spread is dominated by ``K`` (nearly constant), the norm's gain undoes
@@ -51,16 +52,20 @@ def _zero(*modules: nn.Module | None) -> None:
 
 def _pass_through(conv: nn.Conv2d, width: int, kind: str = "copy") -> None:
     """conv's first ``width`` outputs take their own input channel alone: ``copy`` (the centre
-    tap) or ``average`` (the top-left 2 x 2 taps of a stride-2 downsampler: block means)."""
+    tap), ``average`` (the top-left 2 x 2 taps of a stride-2 downsampler: block means) or
+    ``smooth`` ([1, 2, 1] / 4 both ways: after the upsampler's nearest x2, bilinear x2)."""
     with torch.no_grad():
         conv.weight[:width].zero_()
         conv.weight[:, :width].zero_()
         if conv.bias is not None:
             conv.bias[:width].zero_()
         kh, kw = conv.weight.shape[2:]
+        tent = torch.tensor([0.25, 0.5, 0.25])
         for ch in range(width):
             if kind == "average":
                 conv.weight[ch, ch, :2, :2] = 0.25
+            elif kind == "smooth":
+                conv.weight[ch, ch] = torch.outer(tent, tent)
             else:
                 conv.weight[ch, ch, kh // 2, kw // 2] = 1.0
 
@@ -91,8 +96,14 @@ def _norm_out(norm: nn.GroupNorm, c: int) -> None:
 
 
 @torch.no_grad()
-def init_block_average(vae: nn.Module) -> nn.Module:
-    """Make ``vae`` (a diffusers ``AutoencoderKL``) a block-average codec; returns it."""
+def init_block_average(vae: nn.Module, upsample: str = "nearest") -> nn.Module:
+    """Make ``vae`` (a diffusers ``AutoencoderKL``) a block-average codec; returns it.
+
+    upsample : ``nearest`` (each cell repeated over its block) or ``bilinear`` (the decoder's
+        upsamplers smooth: softer, no blocks, slightly less exact colour).
+    """
+    if upsample not in ("nearest", "bilinear"):
+        raise ValueError(f"upsample must be nearest or bilinear, got {upsample!r}")
     enc, dec = vae.encoder, vae.decoder
     c = int(vae.config.in_channels)
     latent = int(vae.config.latent_channels)
@@ -145,7 +156,7 @@ def init_block_average(vae: nn.Module) -> nn.Module:
     for block in dec.up_blocks:
         _identity_blocks(block.resnets, getattr(block, "attentions", None) or [], width)
         for up in block.upsamplers or []:
-            _pass_through(up.conv, width)
+            _pass_through(up.conv, width, "smooth" if upsample == "bilinear" else "copy")
     _norm_out(dec.conv_norm_out, c)
     out = dec.conv_out
     out.weight.zero_()
@@ -153,6 +164,23 @@ def init_block_average(vae: nn.Module) -> nn.Module:
     for i in range(c):
         out.weight[i, pos[i], 1, 1] = 0.5
         out.weight[i, neg[i], 1, 1] = -0.5
+    return vae
+
+
+@torch.no_grad()
+def reset_decoder(vae: nn.Module, upsample: str = "bilinear", seed: int = 0) -> nn.Module:
+    """Replace ``vae``'s decoder (and post-quant conv) with a fresh block-average one.
+
+    The encoder, and so the latent space, stays as it is: a decoder-only stage can restart
+    from here (e.g. smooth upsampling instead of the blocks a nearest start leaves)."""
+    from diffusers import AutoencoderKL
+
+    torch.manual_seed(seed)
+    fresh = AutoencoderKL.from_config(vae.config)
+    init_block_average(fresh, upsample)
+    vae.decoder.load_state_dict(fresh.decoder.state_dict())
+    if getattr(vae, "post_quant_conv", None) is not None:
+        vae.post_quant_conv.load_state_dict(fresh.post_quant_conv.state_dict())
     return vae
 
 

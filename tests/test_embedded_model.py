@@ -207,13 +207,12 @@ def test_embedded_model_panoramas_wrap_around():
     out = pipe.txt2rgbd(prompt, seed=1, num_inference_steps=10, panorama=True)
     assert out.rgb[0].shape == (128, 256, 3)
     for image in (out.rgb[0], out.depth[0]):
-        # Its decoder still shows the 8x8 latent cells as blocks (ldm3d_core.vae_init), so the
-        # seam, a cell edge, is compared with the other cell edges: within 2.5x their median
-        # (measured 1.0-2.0 on four captions; without wrap-around 7.8-9.1)
-        st = seam_stats(image, period=8)
-        assert st.ratio < 2.5, st
+        st = seam_stats(image)
+        # the seam is never the largest column step here and within 6x the median (measured
+        # 1.3-3.4 over six captions; without wrap-around 19-50)
+        assert st.seam <= st.max_step and st.ratio < 6.0, st
     cut = pipe.txt2rgbd(prompt, seed=1, num_inference_steps=10, panorama=True, wrap=False)
-    assert seam_stats(cut.rgb[0], 8).ratio > 3 * seam_stats(out.rgb[0], 8).ratio
+    assert seam_stats(cut.rgb[0]).ratio > 3 * seam_stats(out.rgb[0]).ratio
 
 
 def test_prompt_scene_with_the_embedded_model(tmp_path):

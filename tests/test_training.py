@@ -263,6 +263,10 @@ def test_decoder_only_keeps_the_latent_space(micro, tmp_path):
     assert changed and all(k.startswith(("decoder.", "post_quant_conv.")) for k in changed)
     scale = AutoencoderKL.load_config(micro, subfolder="vae")["scaling_factor"]
     assert after.config.scaling_factor == scale
+    with pytest.raises(ConfigError, match="reset_decoder needs decoder_only"):
+        load_config(
+            None, "autoencoder", ["reset_decoder=bilinear"], data=ae_config(micro, tmp_path / "r")
+        )
     with pytest.raises(ConfigError, match="decoder_only keeps the model's latent scale"):
         load_config(
             None,

@@ -77,6 +77,10 @@ class AutoencoderTrainer(Trainer):
         self.downsample = 2 ** (len(vae.config.block_out_channels) - 1)
         channels = int(vae.config.in_channels)
 
+        if cfg.reset_decoder is not None:
+            from ..vae_init import reset_decoder
+
+            reset_decoder(vae, cfg.reset_decoder, seed=cfg.train.seed)
         if cfg.decoder_only:
             # The latents (and any diffusion model trained on them) must not move.
             for part in (vae.encoder, getattr(vae, "quant_conv", None)):

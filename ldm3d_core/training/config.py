@@ -226,12 +226,17 @@ class AutoencoderConfig(_RunConfig):
     decoder_only: bool = False
     """train the decoder alone (encoder frozen): the latent space stays the same, so a diffusion model trained on it stays valid (how Stability's ft-MSE VAE was made); keeps the model's scaling_factor"""
 
+    reset_decoder: Literal["nearest", "bilinear"] | None = None
+    """with decoder_only: start from a fresh block-average decoder (ldm3d_core.vae_init) with this upsampling instead of the model's own decoder"""
+
     @model_validator(mode="after")
     def _decoder_only_keeps_scale(self) -> AutoencoderConfig:
         if self.decoder_only and self.scaling_factor is not None:
             raise ValueError(
                 "decoder_only keeps the model's latent scale: leave scaling_factor unset (null)"
             )
+        if self.reset_decoder is not None and not self.decoder_only:
+            raise ValueError("reset_decoder needs decoder_only: true (the encoder must stay)")
         return self
 
 
