@@ -42,6 +42,28 @@ def _layout(c: int) -> tuple[list[int], list[int], list[int], list[int]]:
     return tuple([4 * i + k for i in range(c)] for k in range(4))  # type: ignore[return-value]
 
 
+def _spread(conv: nn.Conv2d, c: int) -> None:
+    """conv's first 4 c outputs: input channel i as (x, -x, K, -K) (centre tap and bias)."""
+    pos, neg, kpos, kneg = _layout(c)
+    conv.weight[: 4 * c].zero_()
+    conv.bias[: 4 * c].zero_()
+    for i in range(c):
+        conv.weight[pos[i], i, 1, 1] = 1.0
+        conv.weight[neg[i], i, 1, 1] = -1.0
+        conv.bias[kpos[i]] = CONSTANT
+        conv.bias[kneg[i]] = -CONSTANT
+
+
+def _gather(conv: nn.Conv2d, c: int) -> None:
+    """conv's output i = (x - (-x)) / 2 of quadruple i; every other output starts at zero."""
+    pos, neg, _, _ = _layout(c)
+    conv.weight.zero_()
+    conv.bias.zero_()
+    for i in range(c):
+        conv.weight[i, pos[i], 1, 1] = 0.5
+        conv.weight[i, neg[i], 1, 1] = -0.5
+
+
 def _zero(*modules: nn.Module | None) -> None:
     for m in modules:
         if m is None:
@@ -112,17 +134,9 @@ def init_block_average(vae: nn.Module, upsample: str = "nearest") -> nn.Module:
     width = 4 * c
     if min(vae.config.block_out_channels) < width:
         raise ValueError(f"block-average init needs >= {width} channels at every level")
-    pos, neg, kpos, kneg = _layout(c)
 
     # Encoder: conv_in spreads each input channel into its (x, -x, K, -K) quadruple.
-    conv = enc.conv_in
-    conv.weight[:width].zero_()
-    conv.bias[:width].zero_()
-    for i in range(c):
-        conv.weight[pos[i], i, 1, 1] = 1.0
-        conv.weight[neg[i], i, 1, 1] = -1.0
-        conv.bias[kpos[i]] = CONSTANT
-        conv.bias[kneg[i]] = -CONSTANT
+    _spread(enc.conv_in, c)
     for block in enc.down_blocks:
         _identity_blocks(block.resnets, getattr(block, "attentions", None) or [], width)
         for down in block.downsamplers or []:
@@ -130,27 +144,15 @@ def init_block_average(vae: nn.Module, upsample: str = "nearest") -> nn.Module:
     mid = enc.mid_block
     _identity_blocks(mid.resnets, [a for a in mid.attentions if a is not None], width)
     _norm_out(enc.conv_norm_out, c)
-    out = enc.conv_out  # 2 * latent: means, then log-variances
-    out.weight.zero_()
-    out.bias.zero_()
-    for i in range(c):
-        out.weight[i, pos[i], 1, 1] = 0.5
-        out.weight[i, neg[i], 1, 1] = -0.5
-    out.bias[latent:] = LOGVAR
+    _gather(enc.conv_out, c)  # 2 * latent outputs: means, then log-variances
+    enc.conv_out.bias[latent:] = LOGVAR
     if getattr(vae, "quant_conv", None) is not None:
         _eye_1x1(vae.quant_conv)
     if getattr(vae, "post_quant_conv", None) is not None:
         _eye_1x1(vae.post_quant_conv)
 
     # Decoder: the same quadruples from the first c latent channels.
-    conv = dec.conv_in
-    conv.weight[:width].zero_()
-    conv.bias[:width].zero_()
-    for i in range(c):
-        conv.weight[pos[i], i, 1, 1] = 1.0
-        conv.weight[neg[i], i, 1, 1] = -1.0
-        conv.bias[kpos[i]] = CONSTANT
-        conv.bias[kneg[i]] = -CONSTANT
+    _spread(dec.conv_in, c)
     mid = dec.mid_block
     _identity_blocks(mid.resnets, [a for a in mid.attentions if a is not None], width)
     for block in dec.up_blocks:
@@ -158,12 +160,7 @@ def init_block_average(vae: nn.Module, upsample: str = "nearest") -> nn.Module:
         for up in block.upsamplers or []:
             _pass_through(up.conv, width, "smooth" if upsample == "bilinear" else "copy")
     _norm_out(dec.conv_norm_out, c)
-    out = dec.conv_out
-    out.weight.zero_()
-    out.bias.zero_()
-    for i in range(c):
-        out.weight[i, pos[i], 1, 1] = 0.5
-        out.weight[i, neg[i], 1, 1] = -0.5
+    _gather(dec.conv_out, c)
     return vae
 
 
