@@ -752,9 +752,8 @@ def _add_skirt(
     r = np.minimum(r_far, r_near + thickness)
     v = base.vertices[vid]
     scale = r / np.maximum(np.linalg.norm(v, axis=1), 1e-12)
-    scale[near_corner] = 1.0
+    scale[near_corner] = 1.0  # x 1.0 is exact: bit-identical with the foreground, no crack
     pos = v * scale[:, None]
-    pos[near_corner] = v[near_corner]  # bit-identical with the foreground: no crack
     n0 = len(fg.vertices)
     fg.vertices = np.concatenate([fg.vertices, pos.astype(np.float32)])
     fg.uvs = np.concatenate([fg.uvs, base.uvs[vid]])

@@ -29,6 +29,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+# Every helper below writes weights in place: they run under init_block_average's no_grad.
+
 #: Constant channel value: the signal (|x| <= 1) changes a group's spread by < (1/K)^2.
 CONSTANT = 16.0
 #: GroupNorm output bias: SiLU(x + BIAS) = x + BIAS to 1e-6 relative for |x| <= 1.
@@ -64,32 +66,28 @@ def _gather(conv: nn.Conv2d, c: int) -> None:
         conv.weight[i, neg[i], 1, 1] = -0.5
 
 
-def _zero(*modules: nn.Module | None) -> None:
-    for m in modules:
-        if m is None:
-            continue
-        for p in m.parameters():
-            nn.init.zeros_(p)
+def _zero(module: nn.Module) -> None:
+    for p in module.parameters():
+        p.zero_()
 
 
 def _pass_through(conv: nn.Conv2d, width: int, kind: str = "copy") -> None:
     """conv's first ``width`` outputs take their own input channel alone: ``copy`` (the centre
     tap), ``average`` (the top-left 2 x 2 taps of a stride-2 downsampler: block means) or
     ``smooth`` ([1, 2, 1] / 4 both ways: after the upsampler's nearest x2, bilinear x2)."""
-    with torch.no_grad():
-        conv.weight[:width].zero_()
-        conv.weight[:, :width].zero_()
-        if conv.bias is not None:
-            conv.bias[:width].zero_()
-        kh, kw = conv.weight.shape[2:]
-        tent = torch.tensor([0.25, 0.5, 0.25])
-        for ch in range(width):
-            if kind == "average":
-                conv.weight[ch, ch, :2, :2] = 0.25
-            elif kind == "smooth":
-                conv.weight[ch, ch] = torch.outer(tent, tent)
-            else:
-                conv.weight[ch, ch, kh // 2, kw // 2] = 1.0
+    conv.weight[:width].zero_()
+    conv.weight[:, :width].zero_()
+    if conv.bias is not None:
+        conv.bias[:width].zero_()
+    kh, kw = conv.weight.shape[2:]
+    tent = torch.tensor([0.25, 0.5, 0.25])
+    for ch in range(width):
+        if kind == "average":
+            conv.weight[ch, ch, :2, :2] = 0.25
+        elif kind == "smooth":
+            conv.weight[ch, ch] = torch.outer(tent, tent)
+        else:
+            conv.weight[ch, ch, kh // 2, kw // 2] = 1.0
 
 
 def _identity_blocks(resnets, attentions, width: int) -> None:
@@ -111,10 +109,8 @@ def _norm_out(norm: nn.GroupNorm, c: int) -> None:
             f"{4 * c} channels; got {norm.num_channels} channels in {norm.num_groups} groups"
         )
     # A group of n channels holds n/4 (K, -K) pairs: spread = K sqrt(2 (n/4) / n) = K / sqrt 2.
-    spread = CONSTANT / 2**0.5
-    with torch.no_grad():
-        norm.weight.fill_(spread)
-        norm.bias.fill_(BIAS)
+    norm.weight.fill_(CONSTANT / 2**0.5)
+    norm.bias.fill_(BIAS)
 
 
 @torch.no_grad()

@@ -230,7 +230,7 @@ class AutoencoderConfig(_RunConfig):
     """with decoder_only: start from a fresh block-average decoder (ldm3d_core.vae_init) with this upsampling instead of the model's own decoder"""
 
     @model_validator(mode="after")
-    def _decoder_only_keeps_scale(self) -> AutoencoderConfig:
+    def _decoder_only_rules(self) -> AutoencoderConfig:
         if self.decoder_only and self.scaling_factor is not None:
             raise ValueError(
                 "decoder_only keeps the model's latent scale: leave scaling_factor unset (null)"
