@@ -335,6 +335,69 @@ def test_trained_text_encoder_and_cached_latents(micro, tmp_path):
     assert all(torch.equal(before[k], kept[k]) for k in before)
 
 
+def test_zero_terminal_snr_trains_v_prediction_and_saves_its_schedule(micro, tmp_path):
+    """zero_terminal_snr: the last training step is pure noise (SD's schedule leaves
+    sqrt(0.0047) of the image, its mean colour readable), and the saved model samples with
+    the schedule it was trained on: v-prediction, rescaled betas, trailing steps."""
+    from diffusers import DDPMScheduler
+
+    from ldm3d_core import load_pipeline
+
+    overrides = ["diffusion.prediction_type=v_prediction", "diffusion.zero_terminal_snr=true"]
+    cfg = diff_config(micro, tmp_path / "run", train={"max_steps": 3})
+    result = train_diffusion(load_config(None, "diffusion", overrides, data=cfg))
+    saved = json.loads((result.model_dir / "scheduler" / "scheduler_config.json").read_text())
+    assert saved["_class_name"] == "DDIMScheduler"
+    assert saved["prediction_type"] == "v_prediction"
+    assert saved["rescale_betas_zero_snr"] is True and saved["timestep_spacing"] == "trailing"
+    before = DDPMScheduler.from_pretrained(micro, subfolder="scheduler").alphas_cumprod
+    after = DDPMScheduler.from_config(saved).alphas_cumprod
+    assert before[-1] > 4e-3 and after[-1] < 1e-8
+    assert before[0] == pytest.approx(after[0], rel=1e-3)  # the clean end barely moves
+    pipe = load_pipeline(result.model_dir, device="cpu", dtype="fp32", progress=False)
+    for sampler in ("ddim", "dpm", "euler"):
+        steps: list[int] = []
+        out = pipe.txt2rgbd(
+            "a red room",
+            height=RES,
+            width=RES,
+            num_inference_steps=3,
+            seed=0,
+            scheduler=sampler,
+            callback=lambda i, t, _, seen=steps: seen.append(t),
+        )
+        assert np.isfinite(out.rgb.astype(np.float32)).all() and np.isfinite(out.depth).all()
+        assert steps[0] == 999, sampler  # trailing: sampling starts at pure noise
+    # v-prediction only: at pure noise there is no noise to predict
+    with pytest.raises(ConfigError, match="zero_terminal_snr needs prediction_type: v_pred"):
+        load_config(
+            None,
+            "diffusion",
+            ["diffusion.prediction_type=epsilon", "diffusion.zero_terminal_snr=true"],
+            data=cfg,
+        )
+    eps = diff_config(micro, tmp_path / "eps", train={"max_steps": 1})
+    with pytest.raises(TrainingError, match="scheduler predicts 'epsilon'"):
+        train_diffusion(
+            load_config(None, "diffusion", ["diffusion.zero_terminal_snr=true"], data=eps)
+        )
+
+
+def test_prediction_type_override_is_saved(micro, tmp_path):
+    """A UNet trained to predict v is saved with a scheduler that reads its output as v."""
+    cfg = load_config(
+        None,
+        "diffusion",
+        ["diffusion.prediction_type=v_prediction"],
+        data=diff_config(micro, tmp_path / "run", train={"max_steps": 1}),
+    )
+    saved = json.loads(
+        (train_diffusion(cfg).model_dir / "scheduler" / "scheduler_config.json").read_text()
+    )
+    assert saved["prediction_type"] == "v_prediction"
+    assert saved["rescale_betas_zero_snr"] is False and saved["timestep_spacing"] == "leading"
+
+
 # -- resume -------------------------------------------------------------------------------
 
 

@@ -185,10 +185,21 @@ class DiffusionStageConfig(_Section):
     """EMA of the UNet"""
     prediction_type: Literal["epsilon", "v_prediction"] | None = None
     """what the UNet predicts (null: the model folder's scheduler config, epsilon for LDM3D)"""
+    zero_terminal_snr: bool = False
+    """rescale the noise schedule so its last step is pure noise (Lin et al. 2024, "Common diffusion noise schedules and sample steps are flawed") and sample with trailing timesteps: with SD's schedule the noisy latent still shows the image's mean colour at t = T, so a model learns to copy it instead of reading the caption, and at sampling the noise's random mean picks the colour; needs v_prediction. Written into the saved model's scheduler config"""
     train_text_encoder: bool = False
     """also train the text encoder, with the UNet's learning rate (for models trained from scratch; the paper keeps CLIP frozen); EMA covers the UNet only"""
     cache_latents: bool = False
     """encode every sample once before training (the VAE is frozen) and augment in latent space (mirror, whole-latent-column rolls of panoramas): for small datasets on slow machines"""
+
+    @model_validator(mode="after")
+    def _zero_snr_needs_v(self) -> DiffusionStageConfig:
+        if self.zero_terminal_snr and self.prediction_type == "epsilon":
+            raise ValueError(
+                "zero_terminal_snr needs prediction_type: v_prediction (at pure noise there is "
+                "no noise left to predict)"
+            )
+        return self
 
 
 class _RunConfig(_Section):

@@ -13,6 +13,7 @@ weights in ``unet/`` when EMA is on.
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -68,6 +69,16 @@ class DiffusionTrainer(Trainer):
                 f"{model_dir}: scheduler prediction_type {self.prediction_type!r} is not "
                 "supported; set diffusion.prediction_type to epsilon or v_prediction"
             )
+        if cfg.diffusion.zero_terminal_snr:
+            if self.prediction_type != "v_prediction":
+                raise TrainingError(
+                    f"{model_dir}: its scheduler predicts {self.prediction_type!r}; "
+                    "diffusion.zero_terminal_snr needs prediction_type: v_prediction"
+                )
+            self.scheduler_config.update(rescale_betas_zero_snr=True, timestep_spacing="trailing")
+        # The saved model (and the sample grids) sample as the UNet was trained.
+        self.scheduler_config["prediction_type"] = self.prediction_type
+        self.noise_scheduler = DDPMScheduler.from_config(self.scheduler_config)
 
         # 2. The trained UNet (fp32 master weights), its optimiser, schedule and EMA
         unet = UNet2DConditionModel.from_pretrained(
@@ -236,6 +247,10 @@ class DiffusionTrainer(Trainer):
         if self.train_text:
             text_encoder = self.accelerator.unwrap_model(self.text_encoder)
             text_encoder.save_pretrained(folder / "text_encoder", safe_serialization=True)
+        # The schedule the UNet was trained with (prediction type, zero terminal SNR).
+        sched = folder / "scheduler" / "scheduler_config.json"
+        sched.parent.mkdir(parents=True, exist_ok=True)
+        sched.write_text(json.dumps(self.scheduler_config, indent=2, sort_keys=True) + "\n")
         unet = self.accelerator.unwrap_model(self.unet)
         if self.ema is not None:
             params = list(unet.parameters())
