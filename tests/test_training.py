@@ -377,9 +377,23 @@ def test_zero_terminal_snr_trains_v_prediction_and_saves_its_schedule(micro, tmp
             data=cfg,
         )
     eps = diff_config(micro, tmp_path / "eps", train={"max_steps": 1})
-    with pytest.raises(TrainingError, match="scheduler predicts 'epsilon'"):
+    with pytest.raises(TrainingError, match="predicts 'epsilon'; a zero-terminal-SNR"):
         train_diffusion(
             load_config(None, "diffusion", ["diffusion.zero_terminal_snr=true"], data=eps)
+        )
+    # a zero-SNR model trained on keeps its schedule, and refuses epsilon the same way
+    more = diff_config(result.model_dir, tmp_path / "more", train={"max_steps": 1})
+    again = train_diffusion(load_config(None, "diffusion", [], data=more))
+    kept = json.loads((again.model_dir / "scheduler" / "scheduler_config.json").read_text())
+    assert kept["rescale_betas_zero_snr"] is True and kept["prediction_type"] == "v_prediction"
+    with pytest.raises(TrainingError, match="predicts 'epsilon'; a zero-terminal-SNR"):
+        train_diffusion(
+            load_config(
+                None,
+                "diffusion",
+                ["diffusion.prediction_type=epsilon"],
+                data={**more, "output_dir": str(tmp_path / "eps2")},
+            )
         )
 
 

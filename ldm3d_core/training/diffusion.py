@@ -70,12 +70,15 @@ class DiffusionTrainer(Trainer):
                 "supported; set diffusion.prediction_type to epsilon or v_prediction"
             )
         if cfg.diffusion.zero_terminal_snr:
-            if self.prediction_type != "v_prediction":
-                raise TrainingError(
-                    f"{model_dir}: its scheduler predicts {self.prediction_type!r}; "
-                    "diffusion.zero_terminal_snr needs prediction_type: v_prediction"
-                )
             self.scheduler_config.update(rescale_betas_zero_snr=True, timestep_spacing="trailing")
+        # (also when the folder's own schedule is zero-SNR, e.g. the embedded model's)
+        if self.scheduler_config.get("rescale_betas_zero_snr") and self.prediction_type != (
+            "v_prediction"
+        ):
+            raise TrainingError(
+                f"{model_dir}: the model predicts {self.prediction_type!r}; a zero-terminal-SNR "
+                "schedule needs diffusion.prediction_type: v_prediction"
+            )
         # The saved model (and the sample grids) sample as the UNet was trained.
         self.scheduler_config["prediction_type"] = self.prediction_type
         self.noise_scheduler = DDPMScheduler.from_config(self.scheduler_config)
