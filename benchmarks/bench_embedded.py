@@ -4,7 +4,7 @@ The issue's target: a 10 s, 30 fps, 2048x2048 top-bottom 360° stereo MP4 from a
 at most 5 minutes on the 2-core development machine. Stages, in the order a scene runs:
 
 - source: load the embedded LDM3D-pano (assets/models/ldm3d-pano-tiny) and generate the
-  256x128 RGBD panorama (25 DDIM steps, guidance 5);
+  256x128 RGBD panorama (25 DDIM steps, guidance 4, as the demo);
 - mesh: the displaced sphere with depth-edge cuts and the inpainted background layer;
 - 360 video: per-frame ODS rendering along the camera path, H.264 encoding, spherical
   metadata and verification (``vr360`` output, ``preview`` preset).
@@ -41,7 +41,7 @@ def main() -> None:
         scene_file = Path(tmp) / "scene.yaml"
         scene_file.write_text(
             f"source: {{prompt: '{args.prompt}', model: embedded,\n"
-            "         generation: {seed: 0, steps: 25, guidance: 5.0}}\n"
+            "         generation: {seed: 0, steps: 25, guidance: 4.0}}\n"
             f"camera: {{path: {{preset: swing, duration: {args.duration}, fps: {args.fps},"
             " amplitude: 0.15}}\n"
             f"outputs: [{{kind: vr360, path: out.mp4, preset: preview,"
