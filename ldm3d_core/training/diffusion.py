@@ -60,9 +60,9 @@ class DiffusionTrainer(Trainer):
         self.scheduler_config = dict(
             DDPMScheduler.load_config(model_dir, subfolder="scheduler", **kw)
         )
-        self.noise_scheduler = DDPMScheduler.from_config(self.scheduler_config)
-        self.prediction_type = (
-            cfg.diffusion.prediction_type or self.noise_scheduler.config.prediction_type
+        # (DDPMScheduler's own default when the folder's config has no prediction_type)
+        self.prediction_type = cfg.diffusion.prediction_type or self.scheduler_config.get(
+            "prediction_type", "epsilon"
         )
         if self.prediction_type not in ("epsilon", "v_prediction"):
             raise TrainingError(
@@ -245,7 +245,9 @@ class DiffusionTrainer(Trainer):
 
     def save_model(self, folder: Path) -> None:
         copy_model_parts(
-            self.model_dir, folder, skip=("unet", "text_encoder")[: 1 + self.train_text]
+            self.model_dir,
+            folder,
+            skip=("unet", "scheduler", *(("text_encoder",) if self.train_text else ())),
         )
         if self.train_text:
             text_encoder = self.accelerator.unwrap_model(self.text_encoder)
