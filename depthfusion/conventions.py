@@ -169,3 +169,32 @@ def linear_radius_scale(disparity: np.ndarray, strength: float) -> np.ndarray:
     d = 1 pulls a vertex in to (1 - strength) R, d = 0 pushes it out to (1 + strength) R.
     """
     return 1.0 + strength * (1.0 - 2.0 * np.asarray(disparity, dtype=np.float32))
+
+
+# --- colour ---------------------------------------------------------------------------------------
+# Panorama textures are sRGB-encoded; blending, filtering and MSAA resolve happen in linear light
+# (the renderer's GL_SRGB8 textures and framebuffers), so colour arithmetic does too.
+
+
+def srgb_to_linear(s: np.ndarray) -> np.ndarray:
+    """The inverse sRGB transfer function (IEC 61966-2-1): code values in [0, 1] -> linear."""
+    return np.where(s <= 0.04045, s / 12.92, np.power((s + 0.055) / 1.055, 2.4))
+
+
+def linear_to_srgb(c: np.ndarray) -> np.ndarray:
+    """The sRGB transfer function for linear values (clipped to [0, 1]; NaN -> 0)."""
+    c = np.clip(np.nan_to_num(c, nan=0.0, posinf=1.0, neginf=0.0), 0.0, 1.0)
+    return np.where(c <= 0.0031308, 12.92 * c, 1.055 * np.power(c, 1.0 / 2.4) - 0.055)
+
+
+_SRGB8_DECODE = srgb_to_linear(np.arange(256) / 255.0).astype(np.float32)
+
+
+def srgb8_to_linear(rgb: np.ndarray) -> np.ndarray:
+    """uint8 sRGB -> float32 linear light in [0, 1] (table lookup)."""
+    return _SRGB8_DECODE[rgb]
+
+
+def linear_to_srgb8(c: np.ndarray) -> np.ndarray:
+    """Linear light -> uint8 sRGB, rounded."""
+    return np.clip(255.0 * linear_to_srgb(c) + 0.5, 0, 255).astype(np.uint8)

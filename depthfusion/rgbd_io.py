@@ -61,7 +61,7 @@ from ldm3d_core.codec import (
 )
 
 from .atomic import atomic_path
-from .conventions import metres_to_disparity
+from .conventions import linear_to_srgb, metres_to_disparity, srgb_to_linear
 from .errors import InputError, OutputError, SceneError
 from .rgbd import RGBDPanorama, metric_range_of
 
@@ -162,17 +162,6 @@ def _bgr_to_rgb(img: np.ndarray) -> np.ndarray:
     return img[..., 2::-1] if img.shape[2] >= 3 else img
 
 
-def _linear_to_srgb(c: np.ndarray) -> np.ndarray:
-    """The sRGB transfer function (IEC 61966-2-1) for linear values in [0, 1]."""
-    c = np.clip(np.nan_to_num(c, nan=0.0, posinf=1.0, neginf=0.0), 0.0, 1.0)
-    return np.where(c <= 0.0031308, 12.92 * c, 1.055 * np.power(c, 1.0 / 2.4) - 0.055)
-
-
-def _srgb_to_linear(s: np.ndarray) -> np.ndarray:
-    """Inverse of :func:`_linear_to_srgb`."""
-    return np.where(s <= 0.04045, s / 12.92, np.power((s + 0.055) / 1.055, 2.4))
-
-
 # --- colour ------------------------------------------------------------------------------------
 
 
@@ -219,7 +208,7 @@ def _read_exr_rgb(p: Path) -> np.ndarray:
         # A luminance-only (Y) or single-channel EXR is shown as gray.
         name = "Y" if "Y" in channels else sorted(channels)[0]
         linear = np.repeat(channels[name][..., None], 3, axis=2)
-    srgb = _linear_to_srgb(linear.astype(np.float64))
+    srgb = linear_to_srgb(linear.astype(np.float64))
     return np.rint(srgb * 255.0).astype(np.uint8)
 
 
@@ -264,7 +253,7 @@ def write_rgb(path: PathLike, rgb: np.ndarray) -> None:
         raise ValueError(f"write_rgb expects (H, W, 3) uint8, got {rgb.shape} {rgb.dtype}")
     ext = _check_ext(p, _RGB_EXTS, "a colour image")
     if ext == ".exr":
-        linear = _srgb_to_linear(rgb.astype(np.float64) / 255.0).astype(np.float32)
+        linear = srgb_to_linear(rgb.astype(np.float64) / 255.0).astype(np.float32)
         _write_exr(p, {"RGB": np.ascontiguousarray(linear)})
         return
     params = [cv2.IMWRITE_JPEG_QUALITY, 95] if ext in (".jpg", ".jpeg") else None

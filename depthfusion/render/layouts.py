@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from ..conventions import linear_to_srgb, srgb_to_linear
 from ..pose import Pose
 
 LAYOUTS = ("mono", "sbs", "sbs-half", "tb", "anaglyph", "left-right-files")
@@ -134,17 +135,9 @@ def render_frame(
 # --- anaglyph ----------------------------------------------------------------------------------
 
 
-def _srgb_to_linear(x: np.ndarray) -> np.ndarray:
-    return np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4)
-
-
-def _linear_to_srgb(x: np.ndarray) -> np.ndarray:
-    return np.where(x <= 0.0031308, x * 12.92, 1.055 * np.power(x, 1.0 / 2.4) - 0.055)
-
-
-_DECODE = _srgb_to_linear(np.arange(256) / 255.0).astype(np.float32)
+_DECODE = srgb_to_linear(np.arange(256) / 255.0).astype(np.float32)
 _ENCODE_STEPS = 65535  # 16-bit linear -> 8-bit sRGB table: error < 0.05 of a level
-_ENCODE = np.round(255.0 * _linear_to_srgb(np.arange(_ENCODE_STEPS + 1) / _ENCODE_STEPS)).astype(
+_ENCODE = np.round(255.0 * linear_to_srgb(np.arange(_ENCODE_STEPS + 1) / _ENCODE_STEPS)).astype(
     np.uint8
 )
 
