@@ -757,10 +757,10 @@ def _add_skirt(
 ) -> None:
     """Append the skirt triangles (own vertices, three per cut triangle) to ``fg``.
 
-    The skirt carries the silhouette's own colour: a far corner takes the uv of its nearer
-    grid neighbour (see :func:`_edge_matte`) and, with ``feather``, that neighbour's coverage
-    of the far pixel as alpha; so from the centre the cut cell shows
-    lerp(near colour, far colour) as the stretched triangle did, and from elsewhere the
+    With ``feather`` f the skirt carries the silhouette's own colour: a far corner moves its uv
+    the fraction f of the way to its nearer grid neighbour's (see :func:`_edge_matte`) and
+    takes alpha 1 - f (1 - a), a the occluder's coverage of the far pixel; so from the
+    centre the cut cell shows lerp(near colour, far colour) as the stretched triangle did, and from elsewhere the
     occluder's colour moves with the occluder and the background's with the background.
     A skirt corner moved from radius r0 to r along its direction gets texq = r / r0: the
     renderer's perspective-correct interpolation of (u q, v q, q) then keeps the mapping the
@@ -787,8 +787,10 @@ def _add_skirt(
     step = matte.step[i, j]
     has = (step != 0).any(axis=1)
     on_grid, i, j, step = on_grid[has], i[has], j[has], step[has]
-    uvs[on_grid, 0] += step[:, 1] / cols
-    uvs[on_grid, 1] += step[:, 0] / rows
+    # feather 0 (hard edges) keeps the stretched triangle's colours, so that from the centre
+    # the opaque skirt still blends near into far; the full matte takes the near colour.
+    uvs[on_grid, 0] += feather * step[:, 1] / cols
+    uvs[on_grid, 1] += feather * step[:, 0] / rows
     alpha[on_grid] = 1.0 - feather * (1.0 - matte.alpha[i, j])
     n0 = len(fg.vertices)
     fg.vertices = np.concatenate([fg.vertices, pos.astype(np.float32)])
