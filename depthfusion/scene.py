@@ -174,9 +174,7 @@ class Discontinuities(_Model):
     reach: float = Field(DEFAULT_REACH, ge=0)
     """inpaint: the largest head move in metres whose disocclusions the background layer covers."""
     feather: float = Field(DEFAULT_FEATHER, ge=0, le=1)
-    """inpaint: soft silhouettes in [0, 1]: alpha at the skirt's back edge is
-    1 - feather * (1 - coverage), the occluder's coverage of that pixel read from the
-    panorama's anti-aliased colours (1 = the full matte, 0 = hard edges)."""
+    """inpaint: soft silhouettes in [0, 1] (1: skirts matted from the anti-aliased colours; 0: hard)."""
 
 
 class Sphere(_Model):
