@@ -185,16 +185,3 @@ def linear_to_srgb(c: np.ndarray) -> np.ndarray:
     """The sRGB transfer function for linear values (clipped to [0, 1]; NaN -> 0)."""
     c = np.clip(np.nan_to_num(c, nan=0.0, posinf=1.0, neginf=0.0), 0.0, 1.0)
     return np.where(c <= 0.0031308, 12.92 * c, 1.055 * np.power(c, 1.0 / 2.4) - 0.055)
-
-
-_SRGB8_DECODE = srgb_to_linear(np.arange(256) / 255.0).astype(np.float32)
-
-
-def srgb8_to_linear(rgb: np.ndarray) -> np.ndarray:
-    """uint8 sRGB -> float32 linear light in [0, 1] (table lookup)."""
-    return _SRGB8_DECODE[rgb]
-
-
-def linear_to_srgb8(c: np.ndarray) -> np.ndarray:
-    """Linear light -> uint8 sRGB, rounded."""
-    return np.clip(255.0 * linear_to_srgb(c) + 0.5, 0, 255).astype(np.uint8)

@@ -15,8 +15,8 @@ This module
    leaves holes);
 3. (``fill: inpaint``) adds a **skirt**: each cut triangle again, its far corners pulled
    forward to at most ``thickness`` metres behind its near corner. It stands for the
-   occluder's unseen sides (a box's side face appears as the head moves) and carries the
-   silhouette's own colour: a far corner takes the colour of its nearer neighbour;
+   occluder's unseen sides (a box's side face appears as the head moves) and, seen from the
+   centre, covers the cut cell with the panorama's own colours exactly as before;
 4. (``fill: inpaint``) builds a **background layer** behind the cuts: a band of the grid on
    the near side of every edge, grown through the occluder from its silhouette, whose
    vertices move back to the disparity of the far side (carried along as the band grows)
@@ -27,16 +27,9 @@ This module
    ``reach * (1/r_near - 1/r_far)`` radians over the largest jump. It shares the far-side
    vertices of the foreground exactly (no crack) and lies behind it everywhere else, so the
    depth test shows it only through the cuts;
-5. **mattes** the silhouettes (``feather``, default 1): an anti-aliased panorama mixes the
-   occluder's colour into the background pixel next to its silhouette. Per such pixel the
-   model ``far = a * near + (1 - a) * beyond`` (linear light, ``beyond`` the next
-   background pixel out) gives the occluder's coverage ``a``: the skirt fades from alpha 1
-   to ``a`` at its back edge (MSAA alpha-to-coverage in
-   :class:`~depthfusion.render.renderer.MeshRenderer`) and the background layer gets the
-   pixel with the occluder's share removed. From the centre the cut cell then blends the
-   same colours the stretched triangle did; from elsewhere each part moves with its own
-   surface instead of the background's colour riding on the occluder's skirt (or the
-   occluder's on the wall).
+5. **feathers** the silhouettes (``feather``, default 0.3): the skirt fades to alpha
+   ``1 - feather`` at its back edge (MSAA alpha-to-coverage in
+   :class:`~depthfusion.render.renderer.MeshRenderer`).
 
 ``fill: stretch`` is the naive continuous mesh (no cut). The result is a
 :class:`LayeredMesh`: a list of :class:`MeshLayer` (each with its own texture) that also
@@ -60,7 +53,6 @@ from typing import Literal
 import cv2
 import numpy as np
 
-from .conventions import linear_to_srgb8, srgb8_to_linear
 from .errors import SceneError
 from .mesh import DisplacementMode, SphereMesh, _grid_depth, build_sphere_mesh, vertex_radii
 from .rgbd import RGBDPanorama
@@ -73,17 +65,13 @@ DEFAULT_THRESHOLD = 0.05
 DEFAULT_FILL: FillMode = "inpaint"
 #: Largest head move (metres) whose disocclusions the background layer covers.
 DEFAULT_REACH = 0.3
-#: Depth (metres) of the skirt that extends a cut silhouette backward: the occluder's sides,
-#: in the silhouette's colour. 0.15 measured best of 0.05-0.6 m against the ray-cast truth
-#: (mean over 65 poses: 0.15 m +0.50 dB, 0.3 m +0.41 dB: deeper skirts cover more of the
-#: background fill with the occluder's colour on head moves).
+#: Depth (metres) of the skirt that extends a cut silhouette backward: the occluder's sides.
+#: Its colours are the silhouette's own (a short rubber sheet): deeper skirts cover more of
+#: the background fill, which is the better guess once the fill is good (0.15 measured best
+#: of 0-1.2 m, mostly on the room scenes).
 DEFAULT_THICKNESS = 0.15
-#: Soft silhouettes: the skirt fades from alpha 1 to 1 - feather * (1 - a) at its back edge, a
-#: the occluder's coverage of the pixel there (see _edge_matte; 0 where the colours do not
-#: tell), and its far corners take the near colour by the same fraction. 1 (the full matte)
-#: measured best against the ray-cast truth with 4x MSAA, but without MSAA (the outputs'
-#: default on software GL) fragments under alpha 0.5 are cut hard and matted skirts turn
-#: jagged; 0.3 keeps every skirt fragment (alpha >= 0.7) and looks as before. 0 = hard edges.
+#: Soft silhouettes: the skirt fades to alpha 1 - feather at its back edge (MSAA alpha to
+#: coverage). A little softness stands in for the anti-aliased mix of the silhouette pixels.
 DEFAULT_FEATHER = 0.3
 #: Telea inpainting radius in pixels of the (possibly shrunk) texture it works on.
 INPAINT_RADIUS = 3
@@ -102,9 +90,6 @@ FILL_BLUR_MAX = 16.0
 INPAINT_BIN = 2
 #: Widest background band, as a fraction of the panorama width (caps absurd reach values).
 MAX_BAND_FRACTION = 0.125
-#: Smallest squared linear-light colour difference between an occluder and its background for
-#: which the silhouette's coverage is estimated (below it coverage hardly matters).
-MATTE_MIN_CONTRAST = 1e-3
 
 
 # --- settings -----------------------------------------------------------------------------------
@@ -599,9 +584,8 @@ def build_layered_mesh(
     reach : ``inpaint``: head move in metres whose disocclusions the background layer must
         cover; sets the band width behind each edge.
     feather : ``inpaint``: soft silhouettes, in [0, 1]: the skirt fades to alpha
-        ``1 - feather * (1 - a)`` at its back edge, ``a`` the occluder's coverage of the
-        pixel there estimated from the colours (drawn with MSAA alpha-to-coverage). 0 = hard
-        edges (and no alpha channel).
+        ``1 - feather`` at its back edge (drawn with MSAA alpha-to-coverage). 0 = hard edges
+        (and no alpha channel).
     inpaint_radius : Telea neighbourhood in texture pixels.
     """
     check_settings(threshold, fill)
@@ -696,9 +680,8 @@ def _cut_and_fill(
     # Skirt: each cut triangle again, its far corners pulled forward to at most `thickness`
     # behind the triangle's nearest corner (same directions and uvs, so from the centre it
     # covers exactly the cut cell, with the panorama's colours).
-    matte = _edge_matte(_grid_rgb(rgbd.rgb, rows, cols), depth, threshold)
     if thickness > 0.0 or feather > 0.0:
-        _add_skirt(fg, base, cf, cfd, cmax, is_near, thickness, feather, depth_to_radius, matte)
+        _add_skirt(fg, base, cf, cfd, cmax, is_near, thickness, feather, depth_to_radius)
 
     # Band behind the cuts (see _grow_band), as wide as the largest disocclusion a move of
     # `reach` metres opens: angle = reach * (1/r_near - 1/r_far) over every cut triangle.
@@ -731,8 +714,6 @@ def _cut_and_fill(
     # Background layer: the cut triangles and every triangle touching the band, band
     # vertices moved back to their background disparity; far-side vertices stay shared.
     bg_tex = _inpaint_band(rgbd.rgb, depth, band_mask, d_bg, band, half, inpaint_radius)
-    if bg_tex.shape[:2] == depth.shape:  # the matte is at grid resolution
-        bg_tex = _unmix_background(bg_tex, matte, band_mask & edges.near)
     result.layers.append(
         MeshLayer(
             "background",
@@ -756,21 +737,14 @@ def _add_skirt(
     thickness: float,
     feather: float,
     depth_to_radius,
-    matte: _EdgeMatte,
 ) -> None:
     """Append the skirt triangles (own vertices, three per cut triangle) to ``fg``.
 
-    With ``feather`` f the skirt carries the silhouette's own colour: a far corner moves its uv
-    the fraction f of the way to its nearer grid neighbour's (see :func:`_edge_matte`) and
-    takes alpha 1 - f (1 - a), a the occluder's coverage of the far pixel; so from the
-    centre the cut cell shows lerp(near colour, far colour) as the stretched triangle did, and from elsewhere the
-    occluder's colour moves with the occluder and the background's with the background.
     A skirt corner moved from radius r0 to r along its direction gets texq = r / r0: the
-    renderer's perspective-correct interpolation of (u q, v q, q) then keeps the mapping the
-    triangle had before the move."""
-    rows, cols = base.rows, base.cols
-    stride = cols + 1
-    n_grid = rows * stride
+    renderer's perspective-correct interpolation of (u q, v q, q) then gives, seen from the
+    centre, exactly the uvs of the stretched triangle it replaces (not those of a triangle
+    with the skirt's corner depths), and from elsewhere the panorama projected from the
+    centre onto the skirt."""
     vid = cf.ravel()
     near_corner = is_near.ravel()
     r_near = depth_to_radius(np.broadcast_to(cmax, cf.shape).ravel())
@@ -780,136 +754,18 @@ def _add_skirt(
     scale = r / np.maximum(np.linalg.norm(v, axis=1), 1e-12)
     scale[near_corner] = 1.0  # x 1.0 is exact: bit-identical with the foreground, no crack
     pos = v * scale[:, None]
-    uvs = base.uvs[vid].copy()
-    alpha = np.ones(len(vid), dtype=np.float32)
-    far = np.flatnonzero(~near_corner)
-    alpha[far] = 1.0 - feather
-    on_grid = far[vid[far] < n_grid]
-    i, j = np.divmod(vid[on_grid], stride)
-    j %= cols
-    step = matte.step[i, j]
-    has = (step != 0).any(axis=1)
-    on_grid, i, j, step = on_grid[has], i[has], j[has], step[has]
-    # feather 0 (hard edges) keeps the stretched triangle's colours, so that from the centre
-    # the opaque skirt still blends near into far; the full matte takes the near colour.
-    uvs[on_grid, 0] += feather * step[:, 1] / cols
-    uvs[on_grid, 1] += feather * step[:, 0] / rows
-    alpha[on_grid] = 1.0 - feather * (1.0 - matte.alpha[i, j])
     n0 = len(fg.vertices)
     fg.vertices = np.concatenate([fg.vertices, pos.astype(np.float32)])
-    fg.uvs = np.concatenate([fg.uvs, uvs.astype(np.float32)])
+    fg.uvs = np.concatenate([fg.uvs, base.uvs[vid]])
     skirt_faces = (n0 + np.arange(len(vid), dtype=np.uint32)).reshape(-1, 3)
     fg.faces = np.concatenate([fg.faces, skirt_faces])
     texq = np.ones(len(fg.vertices), dtype=np.float32)
     texq[n0:] = scale
     fg.texq = texq
     if feather > 0.0:
-        fg.alpha = np.ones(len(fg.vertices), dtype=np.float32)
-        fg.alpha[n0:] = alpha
-
-
-def _grid_rgb(rgb: np.ndarray, rows: int, cols: int) -> np.ndarray:
-    if rgb.shape[:2] == (rows, cols):
-        return rgb
-    return cv2.resize(rgb, (cols, rows), interpolation=cv2.INTER_AREA)
-
-
-@dataclass
-class _EdgeMatte:
-    """Colour unmixing of the far-side pixels of every jump (grid resolution).
-
-    step : (rows, cols, 2) int8 (dy, dx) toward the pixel's nearer neighbours (0 elsewhere)
-    alpha : (rows, cols) float32, the occluder's coverage of the pixel (0 where unknown)
-    background : (rows, cols, 3) float32 linear colour with the occluder's share removed
-    """
-
-    step: np.ndarray
-    alpha: np.ndarray
-    background: np.ndarray
-
-
-def _edge_matte(rgb: np.ndarray, depth: np.ndarray, threshold: float) -> _EdgeMatte:
-    """Anti-aliased panoramas mix the occluder's colour into the background pixels next to
-    its silhouette. For each such far-side pixel f with nearer neighbour n (one grid step
-    away) and the background pixel b one step beyond f, the colour model
-    c_f = a c_n + (1 - a) c_b (linear light) gives the coverage a (least squares, clipped
-    to [0, 1]) and the unmixed background (c_f - a c_n) / (1 - a)."""
-    rows, cols = depth.shape
-    off = _near_offsets(depth, threshold)
-    step = (np.sign(off) * (np.abs(off) >= 0.5)).astype(np.int8)
-    lin = srgb8_to_linear(rgb)
-    alpha = np.zeros((rows, cols), np.float32)
-    background = lin.copy()
-    y, x = np.nonzero((step != 0).any(axis=2))
-    if y.size:
-        sy, sx = step[y, x, 0].astype(np.int64), step[y, x, 1].astype(np.int64)
-        yn, xn = np.clip(y + sy, 0, rows - 1), (x + sx) % cols
-        yb, xb = np.clip(y - sy, 0, rows - 1), (x - sx) % cols
-        cn, cb, cf = lin[yn, xn], lin[yb, xb], lin[y, x]
-        d = cn - cb
-        den = (d * d).sum(axis=1)
-        a = ((cf - cb) * d).sum(axis=1) / np.maximum(den, 1e-12)
-        # b must be background like f (no jump between them) and the colours must differ.
-        ok = (np.abs(depth[yb, xb] - depth[y, x]) <= threshold) & (den > MATTE_MIN_CONTRAST)
-        a = np.where(ok, np.clip(a, 0.0, 1.0), 0.0).astype(np.float32)
-        alpha[y, x] = a
-        keep = a <= 0.9
-        unmixed = (cf - a[:, None] * cn) / np.maximum(1.0 - a[:, None], 0.1)
-        background[y, x] = np.where(keep[:, None], unmixed, cb)
-    return _EdgeMatte(step, alpha, np.clip(background, 0.0, 1.0))
-
-
-def _unmix_background(tex: np.ndarray, matte: _EdgeMatte, ring: np.ndarray) -> np.ndarray:
-    """The background texture with far-side pixels unmixed (the skirt now supplies the
-    occluder's share) and the band's first ring (``ring``: near-side pixels) set to the mean
-    unmixed colour of their far-side neighbours, so the cut cell behind a skirt shows the
-    background next to it rather than Telea's average from further out."""
-    rows, cols = matte.alpha.shape
-    out = tex.copy()
-    sel = matte.alpha > 0
-    out[sel] = linear_to_srgb8(matte.background[sel])
-    far = (matte.step != 0).any(axis=2)
-    acc = np.zeros((rows, cols, 3), np.float32)
-    cnt = np.zeros((rows, cols), np.float32)
-    for dy in (-1, 0, 1):
-        for dx in (-1, 0, 1):
-            if dy == dx == 0:
-                continue
-            f = np.roll(far, (-dy, -dx), axis=(0, 1))  # wraps in longitude
-            c = np.roll(matte.background, (-dy, -dx), axis=(0, 1))
-            if dy > 0:  # but not across the poles
-                f[-dy:] = False
-            elif dy < 0:
-                f[:-dy] = False
-            acc[f] += c[f]
-            cnt[f] += 1
-    sel = ring & (cnt > 0)
-    out[sel] = linear_to_srgb8(acc[sel] / cnt[sel, None])
-    return out
-
-
-def _near_offsets(d: np.ndarray, threshold: float) -> np.ndarray:
-    """Per grid pixel: the mean (dy, dx) offset to its 4-neighbours nearer by > threshold
-    (across the seam; the anti-diagonal neighbours, which the grid's triangle diagonal
-    joins, when no 4-neighbour is); (0, 0) where none."""
-    rows, cols = d.shape
-    acc = np.zeros((rows, cols, 2), np.float32)
-    cnt = np.zeros((rows, cols), np.float32)
-    for group in (((0, 1), (0, -1), (1, 0), (-1, 0)), ((1, -1), (-1, 1))):
-        empty = cnt == 0
-        for dy, dx in group:
-            nb = np.full_like(d, -np.inf)
-            rolled = np.roll(d, -dx, axis=1)
-            if dy > 0:
-                nb[:-dy] = rolled[dy:]
-            elif dy < 0:
-                nb[-dy:] = rolled[:dy]
-            else:
-                nb[:] = rolled
-            hit = (nb - d > threshold) & empty
-            acc[hit] += (dy, dx)
-            cnt[hit] += 1
-    return acc / np.maximum(cnt, 1)[..., None]
+        alpha = np.ones(len(fg.vertices), dtype=np.float32)
+        alpha[n0:][~near_corner] = 1.0 - feather
+        fg.alpha = alpha
 
 
 def _face_reduce(values: np.ndarray, rows: int, cols: int, ufunc) -> np.ndarray:

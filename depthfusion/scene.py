@@ -174,7 +174,7 @@ class Discontinuities(_Model):
     reach: float = Field(DEFAULT_REACH, ge=0)
     """inpaint: the largest head move in metres whose disocclusions the background layer covers."""
     feather: float = Field(DEFAULT_FEATHER, ge=0, le=1)
-    """inpaint: soft silhouettes in [0, 1] (1: skirts matted from the anti-aliased colours; 0: hard)."""
+    """inpaint: soft silhouettes in [0, 1] (alpha at the skirt's back edge is 1 - feather)."""
 
 
 class Sphere(_Model):
