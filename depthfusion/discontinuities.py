@@ -752,7 +752,9 @@ def _add_skirt(
     r = np.minimum(r_far, r_near + thickness)
     v = base.vertices[vid]
     scale = r / np.maximum(np.linalg.norm(v, axis=1), 1e-12)
-    scale[near_corner] = 1.0  # x 1.0 is exact: bit-identical with the foreground, no crack
+    # x 1.0 is exact: bit-identical with the foreground, no crack (near corners, and far
+    # corners the thickness leaves where they were)
+    scale[near_corner | (r_far <= r_near + thickness)] = 1.0
     pos = v * scale[:, None]
     n0 = len(fg.vertices)
     fg.vertices = np.concatenate([fg.vertices, pos.astype(np.float32)])
