@@ -25,18 +25,19 @@ in vec2 in_texcoord_0;
 in float in_alpha;
 out float alpha;
 #endif
-#ifdef WITH_TEXQ
-in float in_texq;
-out vec3 uvq;
-#else
 out vec2 uv;
+#ifdef WITH_TEXQ
+in float in_texq;  // < 0: a projective triangle's corner (the renderer's sign flag), q = |in_texq|
+out vec3 uvq;
+out float projective;
 #endif
 
 void main() {
-#ifdef WITH_TEXQ
-    uvq = vec3(in_texcoord_0 * in_texq, in_texq);
-#else
     uv = in_texcoord_0;
+#ifdef WITH_TEXQ
+    float q = abs(in_texq);
+    uvq = vec3(in_texcoord_0 * q, q);
+    projective = in_texq < 0.0 ? 1.0 : 0.0;
 #endif
 #ifdef WITH_ALPHA
     alpha = in_alpha;
@@ -48,11 +49,13 @@ void main() {
 
 uniform sampler2D texture0;
 
-#ifdef WITH_TEXQ
-in vec3 uvq;
-#define SAMPLE() textureProj(texture0, uvq).rgb
-#else
 in vec2 uv;
+#ifdef WITH_TEXQ
+// Only the projective triangles (skirts) divide: the others sample exactly as without texq.
+in vec3 uvq;
+in float projective;
+#define SAMPLE() texture(texture0, projective > 0.5 ? uvq.xy / uvq.z : uv).rgb
+#else
 #define SAMPLE() texture(texture0, uv).rgb
 #endif
 #ifdef WITH_ALPHA

@@ -428,6 +428,27 @@ def test_centre_view_matches_stretch(ctx, room):
 
 
 @pytest.mark.gl
+@pytest.mark.parametrize("pitch", [0.0, 90.0])
+def test_full_depth_skirts_draw_exactly_the_stretched_mesh(ctx, room, pitch):
+    """Skirts as deep as the jump (far corners left in place, q = 1) and no feather: the
+    layered mesh covers exactly the stretched mesh's surface, and the renderer samples its
+    q = 1 triangles as plain uvs, so even an offset view toward the pole is bit-identical
+    (dividing by an interpolated q = 1 shifted texels near the pole)."""
+    from depthfusion.procedural import generate_panorama
+    from depthfusion.render.renderer import MeshRenderer
+
+    scene, renderers, _ = room
+    pano = generate_panorama(scene, width=256, supersample=2)
+    full = build_layered_mesh(pano, mode="metric", thickness=100.0, feather=0.0)
+    assert full.texq is not None and (full.texq == 1.0).all() and len(full.layers) == 2
+    pose = Pose(yaw=30.0, pitch=pitch).offset(right=0.3)
+    with MeshRenderer.from_mesh(ctx, full, samples=4) as r:
+        layered = r.render(pose, (320, 240), FOV)
+    stretch = renderers["stretch"].render(pose, (320, 240), FOV)
+    assert np.array_equal(layered, stretch)
+
+
+@pytest.mark.gl
 @pytest.mark.parametrize("move", [-0.3, -0.2, 0.2])
 def test_head_move_beats_stretch_and_fills_disocclusions(ctx, room, move):
     from depthfusion.procedural import render_view

@@ -91,7 +91,8 @@ class MeshRenderer:
     texq : (n,) float32 > 0, optional
         Per-vertex projective texture coordinate q: (u q, v q, q) is interpolated and the
         texture sampled at the ratio (the skirts of a LayeredMesh, whose corners moved along
-        their rays from the centre, keep their original mapping). None = plain uvs.
+        their rays from the centre, keep their original mapping). Triangles whose corners all
+        have q = 1 sample plain uvs, exactly as without texq. None = plain uvs.
     """
 
     def __init__(
@@ -154,7 +155,7 @@ class MeshRenderer:
             content.append((self._vbo_alpha, "1f", "in_alpha"))
             self.program["alpha_to_coverage"] = bool(self.samples)
         if texq is not None:
-            self._vbo_texq = ctx.buffer(texq)
+            self._vbo_texq = ctx.buffer(_flag_projective(texq, faces))
             content.append((self._vbo_texq, "1f", "in_texq"))
         self.vao = ctx.vertex_array(
             self.program, content, index_buffer=self._ibo, index_element_size=4
@@ -363,3 +364,13 @@ def _check_mesh(vertices: np.ndarray, uvs: np.ndarray, faces: np.ndarray, textur
         raise RenderError(f"mesh face index {int(faces.max())} >= vertex count {len(vertices)}")
     if texture.ndim != 3 or texture.shape[2] != 3:
         raise RenderError(f"texture must be (H, W, 3) uint8, got {texture.shape}")
+
+
+def _flag_projective(texq: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """texq with the corners of every triangle that has a corner q != 1 negated: the shader
+    divides by q only there (the sign is its flag), so every other triangle samples exactly
+    as without texq (the division rounds, and near the poles shifts a level or two)."""
+    projective_face = (texq[faces] != 1.0).any(axis=1)
+    flag = np.zeros(len(texq), dtype=bool)
+    flag[faces[projective_face].ravel()] = True
+    return np.where(flag, -texq, texq).astype(np.float32)
