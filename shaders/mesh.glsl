@@ -26,6 +26,7 @@ in float in_alpha;
 out float alpha;
 #endif
 out vec2 uv;
+flat out vec2 uv_anchor;  // the provoking (last) corner's uv: see sample_at
 #ifdef WITH_TEXQ
 in float in_texq;  // < 0: a projective triangle's corner (the renderer's sign flag), q = |in_texq|
 out vec3 uvq;
@@ -34,6 +35,7 @@ out float projective;
 
 void main() {
     uv = in_texcoord_0;
+    uv_anchor = in_texcoord_0;
 #ifdef WITH_TEXQ
     float q = abs(in_texq);
     uvq = vec3(in_texcoord_0 * q, q);
@@ -50,13 +52,25 @@ void main() {
 uniform sampler2D texture0;
 
 in vec2 uv;
+// Texture coordinates stay within uv_margin of the triangle's last corner (the renderer sets
+// it to 16 times the widest triangle's extent in u and in v: 16 grid cells). With MSAA a pixel centre outside a sliver triangle (one that runs nearly
+// along a ray from the eye: rubber sheets, the background layer's pushed-back band) gets
+// perspective-correct uvs extrapolated toward infinity, and so do the helper pixels that
+// give the derivatives: llvmpipe's anisotropic filter then walks a footprint as wide as the
+// texture, up to seconds per triangle (a 320x240 frame took 143 s instead of 0.2 s). The
+// margin is wider than any real pixel's footprint, so other pixels sample as before.
+uniform vec2 uv_margin;
+flat in vec2 uv_anchor;
+vec3 sample_at(vec2 st) {
+    return texture(texture0, clamp(st, uv_anchor - uv_margin, uv_anchor + uv_margin)).rgb;
+}
 #ifdef WITH_TEXQ
 // Only the projective triangles (skirts) divide: the others sample exactly as without texq.
 in vec3 uvq;
 in float projective;
-#define SAMPLE() texture(texture0, projective > 0.5 ? uvq.xy / uvq.z : uv).rgb
+#define SAMPLE() sample_at(projective > 0.5 ? uvq.xy / uvq.z : uv)
 #else
-#define SAMPLE() texture(texture0, uv).rgb
+#define SAMPLE() sample_at(uv)
 #endif
 #ifdef WITH_ALPHA
 in float alpha;

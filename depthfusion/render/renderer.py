@@ -139,6 +139,7 @@ class MeshRenderer:
         self.program = load_program(ctx, "mesh", defines or None)
         self._mvp = self.program["m_mvp"]
         self.program["texture0"] = 0
+        self.program["uv_margin"] = tuple(UV_MARGIN * _uv_extent(uvs, faces))
         # Culling: faces sorted by direction tile once, so each view draws only the runs of
         # tiles in its frustum (a 90-degree view sees about a tenth of the sphere; on llvmpipe
         # every submitted triangle costs, seen or not).
@@ -341,6 +342,25 @@ class MeshRenderer:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+
+#: How far a fragment's texture coordinate may stray from its triangle's last corner before
+#: it is clamped, in widest-triangle extents per axis (shaders/mesh.glsl: extrapolated uvs on
+#: slivers). 16 grid cells: 2.8 degrees on a 2048-column sphere, wider than a pixel of any
+#: view 32 pixels or more across at 90 degrees. Relative, so that the layered mesh's texture
+#: atlas (v scaled per layer) clamps exactly as each layer alone would.
+UV_MARGIN = 16.0
+
+
+def _uv_extent(uvs: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """(2,) float: the largest difference in u, and in v, between corners of one triangle."""
+    extent = np.zeros(2, dtype=np.float64)
+    for k in range(2):
+        a, b, c = (uvs[faces[:, j], k] for j in range(3))
+        hi = np.maximum(np.maximum(a, b), c)
+        lo = np.minimum(np.minimum(a, b), c)
+        extent[k] = float((hi - lo).max())
+    return extent
 
 
 def _per_vertex(values: np.ndarray | None, n: int, name: str) -> np.ndarray | None:
