@@ -319,6 +319,37 @@ def test_filtering_averages_linear_light(ctx):
 
 
 @pytest.mark.gl
+def test_sliver_edge_pixels_sample_near_their_triangle(ctx):
+    # Four background-layer triangles of the courtyard scene that run nearly along the ray
+    # from an eye moved 20 cm (36-65 m away, a pixel wide): with MSAA, pixel centres outside
+    # them get perspective-correct uvs extrapolated far across the texture (and llvmpipe's
+    # 16x anisotropic filter took a tenth of a second per such triangle). The renderer clamps
+    # uvs to 16 cells around each triangle, so every drawn pixel shows the texels around it
+    # (green) and none of the red texture beyond.
+    verts = np.array(
+        [[57.066, -8.338, 39.41], [44.354, -6.816, 30.631], [36.165, -5.307, 25.304],
+         [36.137, -5.577, 25.285], [64.799, -9.549, 45.934], [64.75, -10.036, 45.9]],
+        np.float32,
+    )  # fmt: skip
+    uvs = np.array(
+        [[0.8462, 0.5381], [0.8462, 0.54], [0.8472, 0.5381], [0.8472, 0.54], [0.8481, 0.5381],
+         [0.8481, 0.54]],
+        np.float32,
+    )  # fmt: skip
+    faces = np.array([[0, 1, 2], [2, 1, 3], [2, 3, 4], [4, 3, 5]], np.uint32)
+    tex = np.zeros((512, 1024, 3), np.uint8)
+    tex[:] = (255, 0, 0)
+    tex[235:317, 826:909] = (0, 255, 0)  # the triangles' texels and 40 more on every side
+    pose = Pose(position=(0.18783501, 0.0, -0.06868776), yaw=159.91347584)
+    with MeshRenderer(ctx, verts, uvs, faces, tex, samples=4, cull=False) as r:
+        r.texture.anisotropy = min(16.0, gl.gl_info(ctx)["max_anisotropy"])
+        img = r.render(pose, (320, 240), 90.0).astype(int)
+    drawn = img.sum(axis=2) > 0
+    assert drawn.sum() >= 5
+    assert not (drawn & (img[..., 0] > img[..., 1])).any()
+
+
+@pytest.mark.gl
 def test_msaa_antialiases_edges(ctx):
     # A white triangle on black: without MSAA every pixel is 0 or 255; with 4x the edge
     # pixels get partial coverage (resolved into the single-sample read framebuffer).
