@@ -165,11 +165,15 @@ def reset_decoder(vae: nn.Module, upsample: str = "bilinear", seed: int = 0) -> 
     """Replace ``vae``'s decoder (and post-quant conv) with a fresh block-average one.
 
     The encoder, and so the latent space, stays as it is: a decoder-only stage can restart
-    from here (e.g. smooth upsampling instead of the blocks a nearest start leaves)."""
+    from here (e.g. smooth upsampling instead of the blocks a nearest start leaves). The same
+    ``seed`` gives the same decoder; the global torch RNG state is not touched."""
     from diffusers import AutoencoderKL
 
-    torch.manual_seed(seed)
-    fresh = AutoencoderKL.from_config(vae.config)
+    # The seed picks the fresh decoder's (mostly overwritten) init; the caller's global RNG
+    # stream is left as it was (a trainer seeds its discriminator from it next).
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        fresh = AutoencoderKL.from_config(vae.config)
     init_block_average(fresh, upsample)
     vae.decoder.load_state_dict(fresh.decoder.state_dict())
     if getattr(vae, "post_quant_conv", None) is not None:

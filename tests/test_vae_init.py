@@ -80,6 +80,22 @@ def test_unsupported_shapes_are_refused(kwargs, match):
         init_block_average(make_vae(**kwargs))
 
 
+def test_reset_decoder_is_seeded_and_leaves_the_global_rng_alone():
+    from ldm3d_core.vae_init import reset_decoder
+
+    a, b, c = (init_block_average(make_vae()) for _ in range(3))
+    torch.manual_seed(123)
+    expected = torch.rand(4)
+    torch.manual_seed(123)
+    reset_decoder(a, "bilinear", seed=5)
+    assert torch.equal(torch.rand(4), expected)  # the caller's stream goes on as if untouched
+    reset_decoder(b, "bilinear", seed=5)
+    reset_decoder(c, "bilinear", seed=6)
+    sa, sb, sc = (m.decoder.state_dict() for m in (a, b, c))
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    assert not all(torch.equal(sa[k], sc[k]) for k in sa)  # the seed does pick the init
+
+
 def test_reset_decoder_keeps_the_encoder_and_smooths_the_cells():
     from ldm3d_core.vae_init import reset_decoder
 
