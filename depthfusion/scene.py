@@ -14,6 +14,8 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from ldm3d_core.validation import format_validation_error as _format_validation_error
+
 from .camera_path import CameraPath, Keyframe, preset_path
 from .conventions import DEFAULT_IPD
 from .discontinuities import (
@@ -441,41 +443,25 @@ class Scene(_Model):
 # --- loading ----------------------------------------------------------------------------------
 
 
-def _format_loc(loc: tuple[Any, ...]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        elif part in ("mesh", "rgbd", "still", "video", "frames", "vr360") and out.endswith("]"):
-            continue  # the discriminator tag pydantic inserts into the location
-        else:
-            out += f".{part}" if out else str(part)
-    return out or "scene"
+_OUTPUT_KINDS = ("mesh", "rgbd", "still", "video", "frames", "vr360")
+
+
+def _output_message(error: dict[str, Any]) -> str | None:
+    kinds = ", ".join(_OUTPUT_KINDS[:-1]) + f" or {_OUTPUT_KINDS[-1]}"
+    if error["type"] == "too_short" and error["loc"] == ("outputs",):
+        return f"the list is empty; add at least one output ({kinds})"
+    if error["type"] == "union_tag_invalid":
+        return f"unknown output kind {error.get('input', {}).get('kind')!r} (expected {kinds})"
+    if error["type"] == "union_tag_not_found":
+        return f"output needs a 'kind' ({kinds})"
+    return None
 
 
 def format_validation_error(exc: ValidationError, origin: str) -> str:
     """One line: ``origin: field.path: message (and N more problems)``."""
-    errors = exc.errors()
-    first = errors[0]
-    msg = first["msg"].removeprefix("Value error, ")
-    if first["type"] == "extra_forbidden":
-        msg = "unknown key"
-    elif first["type"] == "missing":
-        msg = "required key is missing"
-    elif first["type"] == "too_short" and first["loc"] == ("outputs",):
-        msg = (
-            "the list is empty; add at least one output (mesh, rgbd, still, video, frames or vr360)"
-        )
-    elif first["type"] == "union_tag_invalid":
-        msg = f"unknown output kind {first.get('input', {}).get('kind')!r} (expected mesh, rgbd, still, video, frames or vr360)"
-    elif first["type"] == "union_tag_not_found":
-        msg = "output needs a 'kind' (mesh, rgbd, still, video, frames or vr360)"
-    more = (
-        f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
-        if len(errors) > 1
-        else ""
+    return _format_validation_error(
+        exc, origin, root="scene", skip_tags=_OUTPUT_KINDS, message=_output_message
     )
-    return f"{origin}: {_format_loc(first['loc'])}: {msg}{more}"
 
 
 def _parse_override(item: str) -> tuple[list[str | int], Any]:

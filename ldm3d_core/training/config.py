@@ -18,6 +18,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from ..validation import format_validation_error
+
 #: Shipped example configs, by name (``ldm3d train autoencoder --config autoencoder-tiny``).
 CONFIG_DIR = Path(__file__).with_name("configs")
 
@@ -264,25 +266,6 @@ STAGES: dict[str, type[_RunConfig]] = {
     "autoencoder": AutoencoderConfig,
     "diffusion": DiffusionConfig,
 }
-
-
-def _format_loc(loc: tuple[Any, ...]) -> str:
-    return ".".join(str(p) if not isinstance(p, int) else f"[{p}]" for p in loc).replace(".[", "[")
-
-
-def format_validation_error(exc: ValidationError, origin: str) -> str:
-    """One line: ``origin: key.path: message (and N more problems)``."""
-    errors = exc.errors()
-    first = errors[0]
-    msg = first["msg"].removeprefix("Value error, ")
-    if first["type"] == "extra_forbidden":
-        msg = "unknown key"
-    elif first["type"] == "missing":
-        msg = "required key is missing"
-    more = len(errors) - 1
-    tail = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
-    where = _format_loc(first["loc"])
-    return f"{origin}: {where + ': ' if where else ''}{msg}{tail}"
 
 
 def parse_override(item: str) -> tuple[list[str], Any]:
