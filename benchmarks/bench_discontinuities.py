@@ -42,7 +42,7 @@ from depthfusion.discontinuities import (
 )
 from depthfusion.pose import Pose
 from depthfusion.procedural import build_scene, generate_panorama, render_view
-from depthfusion.render.gl import get_context
+from depthfusion.render.gl import get_context, gl_info
 from depthfusion.render.renderer import MeshRenderer
 
 FILLS = ("stretch", "none", "inpaint")
@@ -103,16 +103,26 @@ def poses(scene) -> list[tuple[str, Pose]]:
     return out
 
 
-def evaluate(width: int, size: tuple[int, int], scenes, **settings) -> list[dict]:
+def evaluate(
+    width: int,
+    size: tuple[int, int],
+    scenes,
+    samples: int = 4,
+    anisotropy: float = 16.0,
+    **settings,
+) -> list[dict]:
     ctx = get_context()
+    aniso = min(anisotropy, gl_info(ctx)["max_anisotropy"])
     rows = []
     for preset, seed in scenes:
         scene = build_scene(preset, seed)
         pano = generate_panorama(scene, width=width, supersample=2)
         meshes = {f: build_layered_mesh(pano, mode="metric", fill=f, **settings) for f in FILLS}
-        renderers = {f: MeshRenderer.from_mesh(ctx, m, samples=4) for f, m in meshes.items()}
+        renderers = {f: MeshRenderer.from_mesh(ctx, m, samples) for f, m in meshes.items()}
+        for r in renderers.values():
+            r.texture.anisotropy = aniso
         white = {
-            f: MeshRenderer(ctx, m.vertices, m.uvs, m.faces, np.full_like(m.texture, 255), 4)
+            f: MeshRenderer(ctx, m.vertices, m.uvs, m.faces, np.full_like(m.texture, 255), samples)
             for f, m in meshes.items()
         }
         for label, pose in poses(scene):
@@ -215,19 +225,23 @@ def main() -> None:
     ap.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD)
     ap.add_argument("--thickness", type=float, default=DEFAULT_THICKNESS)
     ap.add_argument("--feather", type=float, default=DEFAULT_FEATHER)
+    ap.add_argument("--samples", type=int, default=4, help="MSAA (default 4, as on GPUs)")
+    ap.add_argument(
+        "--anisotropy", type=float, default=16.0, help="anisotropic filtering (default 16)"
+    )
     ap.add_argument("--out", type=Path, default=None, help="write the table (markdown + json)")
     args = ap.parse_args()
 
     print(
         f"panorama {args.width}x{args.width // 2}, frames {args.size[0]}x{args.size[1]}, "
-        f"fov {FOV:g}, metric mode, default threshold/thickness/reach"
+        f"fov {FOV:g}, metric mode, MSAA {args.samples}, anisotropy {args.anisotropy:g}"
     )
     print("per fill: whole-frame PSNR (dB), disoccluded-pixel PSNR (dB), hole pixels")
     print(HEADER)
     settings = dict(threshold=args.threshold, thickness=args.thickness, feather=args.feather)
     print(f"settings: {settings}")
     scenes = QUICK_SCENES if args.quick else SCENES
-    rows = evaluate(args.width, tuple(args.size), scenes, **settings)
+    rows = evaluate(args.width, tuple(args.size), scenes, args.samples, args.anisotropy, **settings)
     lines = summary(rows)
     print("\n".join(lines))
     times = None
@@ -245,7 +259,8 @@ def main() -> None:
             "# bench_discontinuities",
             "",
             f"panorama {args.width}x{args.width // 2}, frames {args.size[0]}x{args.size[1]}, "
-            f"fov {FOV:g}; per fill: whole-frame PSNR, disoccluded PSNR (dB), hole pixels",
+            f"fov {FOV:g}, MSAA {args.samples}, anisotropy {args.anisotropy:g}; per fill: "
+            "whole-frame PSNR, disoccluded PSNR (dB), hole pixels",
             "",
             "```",
             HEADER,
