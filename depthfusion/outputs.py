@@ -46,21 +46,22 @@ def _is_software_gl(renderer_name: str) -> bool:
     )
 
 
-def _renderer(state: SceneState, out):
+def _renderer(state: SceneState, out, single_frame: bool = False):
     """One MeshRenderer per filtering setting, shared by the view outputs (mesh uploaded once).
 
-    Unset ``samples``/``anisotropy`` pick quality on GPUs and speed on software GL, where
-    4x MSAA and 16x anisotropic filtering each roughly double the time per frame.
+    Unset ``samples``/``anisotropy`` pick quality (4x MSAA, 16x anisotropy) on GPUs and for
+    single frames (stills), and speed for videos on software GL, where each roughly doubles
+    the time per frame.
     """
     from .render.gl import get_context, gl_info
 
     ctx = get_context()
     info = gl_info(ctx)
-    software = _is_software_gl(info["renderer"])
+    fast = _is_software_gl(info["renderer"]) and not single_frame
     samples = (
-        out.samples if out.samples is not None else (0 if software else min(4, info["max_samples"]))
+        out.samples if out.samples is not None else (0 if fast else min(4, info["max_samples"]))
     )
-    aniso = out.anisotropy if out.anisotropy is not None else (1.0 if software else 16.0)
+    aniso = out.anisotropy if out.anisotropy is not None else (1.0 if fast else 16.0)
     key = f"renderer/{samples}/{aniso}"
     if key not in state.cache:
         from .render.renderer import MeshRenderer
@@ -77,11 +78,13 @@ def _side_paths(path: Path) -> tuple[Path, Path]:
     )
 
 
-def _view_renderer(state: SceneState, out, size: tuple[int, int]) -> Callable[[Pose], Any]:
+def _view_renderer(
+    state: SceneState, out, size: tuple[int, int], single_frame: bool = False
+) -> Callable[[Pose], Any]:
     """A function pose -> composed frame (or (left, right) for left-right-files)."""
     from .render.layouts import render_frame
 
-    renderer = _renderer(state, out)
+    renderer = _renderer(state, out, single_frame)
     cam, st = state.scene.camera, state.scene.stereo
 
     def render(pose: Pose):
@@ -98,7 +101,7 @@ def _still(state: SceneState, out, index: int) -> list[Path]:
 
     p = out.pose
     pose = Pose(tuple(p.position), p.yaw, p.pitch, p.roll)
-    frame = _view_renderer(state, out, tuple(out.size))(pose)
+    frame = _view_renderer(state, out, tuple(out.size), single_frame=True)(pose)
     paths = _side_paths(Path(out.path)) if out.layout == "left-right-files" else (Path(out.path),)
     frames = frame if out.layout == "left-right-files" else (frame,)
     for path, image in zip(paths, frames, strict=True):

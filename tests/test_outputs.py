@@ -119,6 +119,27 @@ def test_render_writes_sbs_video_and_anaglyph_preview(tmp_path):
     assert still.shape == (90, 160, 3)
 
 
+def test_stills_default_to_msaa_and_anisotropic_filtering(tmp_path):
+    """One frame: quality over speed on every GL (software GL renders videos without MSAA and
+    anisotropy by default). The default still is the explicit 4x / 16x one, pixel for pixel,
+    and visibly differs from an unfiltered one (smoother edges)."""
+    scene = write_scene(
+        tmp_path,
+        "  - {kind: still, path: default.png, size: [160, 120], layout: mono}\n"
+        "  - {kind: still, path: quality.png, size: [160, 120], layout: mono, samples: 4,"
+        " anisotropy: 16}\n"
+        "  - {kind: still, path: fast.png, size: [160, 120], layout: mono, samples: 0,"
+        " anisotropy: 1}\n",
+    )
+    assert main(["render", scene, "-q"]) == 0
+    default, quality, fast = (
+        cv2.imread(str(tmp_path / f"{name}.png")).astype(int)
+        for name in ("default", "quality", "fast")
+    )
+    assert np.array_equal(default, quality)
+    assert (np.abs(default - fast).max(axis=2) > 8).sum() > 500  # 2071 of 19200 measured
+
+
 def test_video_frames_follow_the_camera_path(tmp_path):
     """A look-around pans 360°: first and last frames are almost the same view, the middle one
     looks backwards (and differs)."""
