@@ -336,11 +336,9 @@ class _ViewOutput(_OutputBase):
     layout: Layout = "sbs"
     """sbs, sbs-half, tb, anaglyph, mono or left-right-files."""
     samples: int | None = Field(None, ge=0, le=16)
-    """MSAA samples (0 = off); default 4 on GPUs and for stills, 0 for videos on software GL
-    (llvmpipe), where it costs ~2x per frame."""
+    """MSAA samples (0 = off); default 4 on GPUs and for stills, 0 for videos on software GL."""
     anisotropy: float | None = Field(None, ge=1, le=16)
-    """Anisotropic texture filtering (1 = trilinear only); default 16 on GPUs and for stills, 1
-    for videos on software GL."""
+    """Anisotropic filtering (1 = trilinear); default 16 on GPUs and for stills, else 1."""
 
     _fov = field_validator("fov")(classmethod(lambda cls, v: _check_fov(v)))
     _size = field_validator("size")(classmethod(lambda cls, v: _check_size(v)))
