@@ -46,8 +46,9 @@ def _is_software_gl(renderer_name: str) -> bool:
     )
 
 
-def _renderer(state: SceneState, out, single_frame: bool = False):
-    """One MeshRenderer per filtering setting, shared by the view outputs (mesh uploaded once).
+def _renderer(state: SceneState, out, single_frame: bool = False) -> _Filtered:
+    """The scene's MeshRenderer (mesh uploaded once, shared by every view output) with this
+    output's filtering.
 
     Unset ``samples``/``anisotropy`` pick quality (4x MSAA, 16x anisotropy) on GPUs and for
     single frames (stills), and speed for videos on software GL, where each roughly doubles
@@ -62,14 +63,30 @@ def _renderer(state: SceneState, out, single_frame: bool = False):
         out.samples if out.samples is not None else (0 if fast else min(4, info["max_samples"]))
     )
     aniso = out.anisotropy if out.anisotropy is not None else (1.0 if fast else 16.0)
-    key = f"renderer/{samples}/{aniso}"
-    if key not in state.cache:
+    if "renderer" not in state.cache:
         from .render.renderer import MeshRenderer
 
-        renderer = MeshRenderer.from_mesh(ctx, state.mesh, samples=samples)
-        renderer.texture.anisotropy = min(aniso, info["max_anisotropy"])
-        state.cache[key] = renderer
-    return state.cache[key]
+        state.cache["renderer"] = MeshRenderer.from_mesh(ctx, state.mesh, samples=samples)
+    return _Filtered(state.cache["renderer"], samples, min(aniso, info["max_anisotropy"]))
+
+
+class _Filtered:
+    """A MeshRenderer seen through one output's MSAA and anisotropy (set before each view)."""
+
+    def __init__(self, renderer, samples: int, anisotropy: float) -> None:
+        self.renderer, self.samples, self.anisotropy = renderer, samples, anisotropy
+        renderer.samples = samples  # an unsupported count fails here, before any file opens
+
+    def _apply(self):
+        self.renderer.samples = self.samples
+        self.renderer.texture.anisotropy = self.anisotropy
+        return self.renderer
+
+    def render(self, *args, **kwargs):
+        return self._apply().render(*args, **kwargs)
+
+    def render_stereo(self, *args, **kwargs):
+        return self._apply().render_stereo(*args, **kwargs)
 
 
 def _side_paths(path: Path) -> tuple[Path, Path]:

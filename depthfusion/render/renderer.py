@@ -116,12 +116,8 @@ class MeshRenderer:
         faces = np.ascontiguousarray(faces, dtype=np.uint32)
         texture = np.ascontiguousarray(texture, dtype=np.uint8)
         _check_mesh(vertices, uvs, faces, texture)
-        if samples not in (0, 1) and (samples & (samples - 1) or samples > info["max_samples"]):
-            raise RenderError(
-                f"MSAA samples={samples} unsupported: use 0 or a power of two up to "
-                f"{info['max_samples']} ({info['renderer']})"
-            )
-        self.samples = 0 if samples == 1 else int(samples)
+        self._max_samples, self._gl_name = int(info["max_samples"]), str(info["renderer"])
+        self._samples = self._check_samples(samples)
         tex_h, tex_w = texture.shape[:2]
         if max(tex_w, tex_h) > info["max_texture_size"]:
             raise RenderError(
@@ -154,7 +150,7 @@ class MeshRenderer:
         if self.has_alpha:
             self._vbo_alpha = ctx.buffer(alpha)
             content.append((self._vbo_alpha, "1f", "in_alpha"))
-            self.program["alpha_to_coverage"] = bool(self.samples)
+            self.program["alpha_to_coverage"] = bool(self._samples)
         if texq is not None:
             self._vbo_texq = ctx.buffer(_flag_projective(texq, faces))
             content.append((self._vbo_texq, "1f", "in_texq"))
@@ -171,8 +167,32 @@ class MeshRenderer:
         self.texture.repeat_y = False
         self.texture.build_mipmaps()  # also sets LINEAR_MIPMAP_LINEAR / LINEAR
         self.texture.anisotropy = min(16.0, info["max_anisotropy"])
-        self._targets: OrderedDict[tuple[int, int], _Targets] = OrderedDict()
+        self._targets: OrderedDict[tuple[int, int, int], _Targets] = OrderedDict()
         self._default_fbo: moderngl.Framebuffer | None = None
+
+    @property
+    def samples(self) -> int:
+        """MSAA samples of the views drawn from now on (0 = off); settable, so one renderer
+        (one upload of the mesh) serves outputs with different settings: each sample count
+        keeps its own framebuffers."""
+        return self._samples
+
+    @samples.setter
+    def samples(self, samples: int) -> None:
+        self._samples = self._check_samples(samples)
+        if self.has_alpha:
+            self.program["alpha_to_coverage"] = bool(self._samples)
+
+    def _check_samples(self, samples: int) -> int:
+        samples = int(samples)
+        if samples < 0 or (
+            samples not in (0, 1) and (samples & (samples - 1) or samples > self._max_samples)
+        ):
+            raise RenderError(
+                f"MSAA samples={samples} unsupported: use 0 or a power of two up to "
+                f"{self._max_samples} ({self._gl_name})"
+            )
+        return 0 if samples == 1 else samples
 
     @classmethod
     def from_mesh(cls, ctx: moderngl.Context, mesh: Any, samples: int = 4) -> MeshRenderer:
@@ -302,12 +322,12 @@ class MeshRenderer:
         return width, height
 
     def _targets_for(self, width: int, height: int) -> _Targets:
-        key = (width, height)
+        key = (width, height, self.samples)
         targets = self._targets.get(key)
         if targets is not None:
             self._targets.move_to_end(key)
             return targets
-        ctx, size = self.ctx, key
+        ctx, size = self.ctx, (width, height)
         color = ctx.texture(size, 4, internal_format=GL_SRGB8_ALPHA8)
         if self.samples:
             ms_color = ctx.texture(size, 4, samples=self.samples, internal_format=GL_SRGB8_ALPHA8)
