@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -443,7 +443,10 @@ class Scene(_Model):
 # --- loading ----------------------------------------------------------------------------------
 
 
-_OUTPUT_KINDS = ("mesh", "rgbd", "still", "video", "frames", "vr360")
+#: The output kinds, in the order of the Output union (its models' ``kind`` literals).
+_OUTPUT_KINDS = tuple(
+    get_args(model.model_fields["kind"].annotation)[0] for model in get_args(get_args(Output)[0])
+)
 
 
 def _output_message(error: dict[str, Any]) -> str | None:

@@ -53,12 +53,13 @@ uniform sampler2D texture0;
 
 in vec2 uv;
 // Texture coordinates stay within uv_margin of the triangle's last corner (the renderer sets
-// it to 16 times the widest triangle's extent in u and in v: 16 grid cells). With MSAA a pixel centre outside a sliver triangle (one that runs nearly
-// along a ray from the eye: rubber sheets, the background layer's pushed-back band) gets
-// perspective-correct uvs extrapolated toward infinity, and so do the helper pixels that
-// give the derivatives: llvmpipe's anisotropic filter then walks a footprint as wide as the
-// texture, up to seconds per triangle (a 320x240 frame took 143 s instead of 0.2 s). The
-// margin is wider than any real pixel's footprint, so other pixels sample as before.
+// it to 16 times the widest triangle's extent in u and in v: 16 grid cells). With MSAA a
+// pixel centre outside a sliver triangle (one that runs nearly along a ray from the eye:
+// rubber sheets, the background layer's pushed-back band) gets perspective-correct uvs
+// extrapolated toward infinity, and so do the helper pixels that give the derivatives:
+// llvmpipe's anisotropic filter then walks a footprint as wide as the texture, up to seconds
+// per triangle (a 320x240 frame took 143 s instead of 0.2 s). The margin is wider than any
+// real pixel's footprint, so other pixels sample as before.
 uniform vec2 uv_margin;
 flat in vec2 uv_anchor;
 vec3 sample_at(vec2 st) {

@@ -116,7 +116,6 @@ class MeshRenderer:
         faces = np.ascontiguousarray(faces, dtype=np.uint32)
         texture = np.ascontiguousarray(texture, dtype=np.uint8)
         _check_mesh(vertices, uvs, faces, texture)
-        self._max_samples, self._gl_name = int(info["max_samples"]), str(info["renderer"])
         self._samples = self._check_samples(samples)
         tex_h, tex_w = texture.shape[:2]
         if max(tex_w, tex_h) > info["max_texture_size"]:
@@ -150,7 +149,6 @@ class MeshRenderer:
         if self.has_alpha:
             self._vbo_alpha = ctx.buffer(alpha)
             content.append((self._vbo_alpha, "1f", "in_alpha"))
-            self.program["alpha_to_coverage"] = bool(self._samples)
         if texq is not None:
             self._vbo_texq = ctx.buffer(_flag_projective(texq, faces))
             content.append((self._vbo_texq, "1f", "in_texq"))
@@ -180,17 +178,15 @@ class MeshRenderer:
     @samples.setter
     def samples(self, samples: int) -> None:
         self._samples = self._check_samples(samples)
-        if self.has_alpha:
-            self.program["alpha_to_coverage"] = bool(self._samples)
 
     def _check_samples(self, samples: int) -> int:
-        samples = int(samples)
+        samples, info = int(samples), gl_info(self.ctx)
         if samples < 0 or (
-            samples not in (0, 1) and (samples & (samples - 1) or samples > self._max_samples)
+            samples not in (0, 1) and (samples & (samples - 1) or samples > info["max_samples"])
         ):
             raise RenderError(
                 f"MSAA samples={samples} unsupported: use 0 or a power of two up to "
-                f"{self._max_samples} ({self._gl_name})"
+                f"{info['max_samples']} ({info['renderer']})"
             )
         return 0 if samples == 1 else samples
 
@@ -274,6 +270,8 @@ class MeshRenderer:
         ctx.enable_only(moderngl.DEPTH_TEST)  # no culling: the sphere is seen from inside
         ctx.enable_direct(GL_FRAMEBUFFER_SRGB)
         coverage = self.has_alpha and self.samples > 0
+        if self.has_alpha:  # without MSAA the shader discards alpha < 0.5 instead
+            self.program["alpha_to_coverage"] = coverage
         if coverage:
             ctx.enable_direct(GL_SAMPLE_ALPHA_TO_COVERAGE)
         try:
