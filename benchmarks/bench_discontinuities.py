@@ -121,8 +121,8 @@ def evaluate(
         renderers = {f: MeshRenderer.from_mesh(ctx, m, samples) for f, m in meshes.items()}
         for r in renderers.values():
             r.texture.anisotropy = aniso
-        white = {
-            f: MeshRenderer(ctx, m.vertices, m.uvs, m.faces, np.full_like(m.texture, 255), samples)
+        white = {  # each mesh as drawn, all white: any darker pixel is a hole
+            f: MeshRenderer.from_mesh(ctx, m, samples, texture=np.full_like(m.texture, 255))
             for f, m in meshes.items()
         }
         for label, pose in poses(scene):

@@ -16,7 +16,10 @@ This module
 3. (``fill: inpaint``) adds a **skirt**: each cut triangle again, its far corners pulled
    forward to at most ``thickness`` metres behind its near corner. It stands for the
    occluder's unseen sides (a box's side face appears as the head moves) and, seen from the
-   centre, covers the cut cell with the panorama's own colours exactly as before;
+   centre, covers the cut cell with the panorama's own colours exactly as before. Skirts are
+   view-dependent (:func:`_skirt_across`): the pinhole renderer draws each as the stretched
+   triangle it replaces when the view opens no gap across its edge (the centre, a move
+   along the edge) and as the skirt from a gap of one pixel;
 4. (``fill: inpaint``) builds a **background layer** behind the cuts: a band of the grid on
    the near side of every edge, grown through the occluder from its silhouette, whose
    vertices move back to the disparity of the far side (carried along as the band grows)
@@ -169,7 +172,12 @@ class MeshLayer:
     alpha (n,) float32 in [0, 1] or None (opaque).
     texq (n,) float32 > 0 or None (all 1): projective texture coordinate q; the pinhole
     renderer interpolates (u q, v q, q) and samples at their ratio (see :func:`_add_skirt`).
-    Exports and the 360 renderer ignore it.
+    across (n, 2) float32 or None (all 0): view-dependent skirts (see :func:`_skirt_across`):
+    for a skirt corner pulled forward, the direction across its edge (radians from east toward
+    north) and ``1/r_near - 1/r_far`` (1/m); 0, 0 elsewhere.
+    skirt_source (k,) uint32 or None: the last k vertices (the skirt) are copies of these
+    vertices of the layer, moved (``render_vertices`` puts the view-dependent ones back).
+    Exports and the 360 renderer ignore texq and across.
     """
 
     name: str
@@ -179,6 +187,21 @@ class MeshLayer:
     texture: np.ndarray
     alpha: np.ndarray | None = None
     texq: np.ndarray | None = None
+    across: np.ndarray | None = None
+    skirt_source: np.ndarray | None = None
+
+    @property
+    def render_vertices(self) -> np.ndarray:
+        """``vertices`` with every view-dependent skirt corner (``across`` step > 0) back at
+        the position it had before the skirt moved it: what the pinhole renderer takes (it
+        moves them per view; exactly the stretched mesh's vertex when a view opens no gap)."""
+        if self.across is None or self.skirt_source is None:
+            return self.vertices
+        out = self.vertices.copy()
+        n0 = len(self.vertices) - len(self.skirt_source)
+        rows = np.flatnonzero(self.across[n0:, 1] > 0.0)
+        out[n0 + rows] = self.vertices[self.skirt_source[rows]]
+        return out
 
 
 @dataclass
@@ -189,6 +212,7 @@ class _Combined:
     texture: np.ndarray
     alpha: np.ndarray | None
     texq: np.ndarray | None
+    across: np.ndarray | None
 
 
 @dataclass
@@ -219,6 +243,25 @@ class LayeredMesh:
         return next((lay for lay in self.layers if lay.name == name), None)
 
     @property
+    def render_vertices(self) -> np.ndarray:
+        """The combined ``vertices`` as the pinhole renderer takes them (see
+        :attr:`MeshLayer.render_vertices`: only the foreground has skirts)."""
+        c = self.combined()
+        fg = self.layers[0]
+        if c.across is None or fg.skirt_source is None:
+            return c.vertices
+        out = c.vertices.copy()
+        out[: len(fg.vertices)] = fg.render_vertices
+        return out
+
+    @property
+    def background_vertex(self) -> int | None:
+        """Index of the first vertex behind the foreground in the combined arrays (None with
+        one layer): the renderer draws those a hair deeper, so that where a layer meets the
+        foreground at equal depth (the far side of every cut) the foreground wins."""
+        return len(self.layers[0].vertices) if len(self.layers) > 1 else None
+
+    @property
     def triangle_counts(self) -> dict[str, int]:
         return {lay.name: int(len(lay.faces)) for lay in self.layers}
 
@@ -244,7 +287,7 @@ class LayeredMesh:
             texs.append(tex)
         total = sum(t.shape[0] for t in texs)
         atlas = np.empty((total, width, 3), dtype=np.uint8)
-        verts, uvs, faces, alphas, texqs = [], [], [], [], []
+        verts, uvs, faces, alphas, texqs, acrosses = [], [], [], [], [], []
         y0, base = 0, 0
         for k, (lay, tex) in enumerate(zip(self.layers, texs, strict=True)):
             h = tex.shape[0]
@@ -259,10 +302,12 @@ class LayeredMesh:
             n = len(lay.vertices)
             alphas.append(np.ones(n, np.float32) if lay.alpha is None else lay.alpha)
             texqs.append(np.ones(n, np.float32) if lay.texq is None else lay.texq)
+            acrosses.append(np.zeros((n, 2), np.float32) if lay.across is None else lay.across)
             base += n
             y0 += h
         any_alpha = any(lay.alpha is not None for lay in self.layers)
         any_texq = any(lay.texq is not None for lay in self.layers)
+        any_across = any(lay.across is not None for lay in self.layers)
         self._combined = _Combined(
             vertices=np.concatenate(verts).astype(np.float32, copy=False),
             uvs=np.concatenate(uvs),
@@ -270,6 +315,7 @@ class LayeredMesh:
             texture=atlas,
             alpha=np.concatenate(alphas).astype(np.float32) if any_alpha else None,
             texq=np.concatenate(texqs).astype(np.float32) if any_texq else None,
+            across=np.concatenate(acrosses).astype(np.float32) if any_across else None,
         )
         return self._combined
 
@@ -297,6 +343,10 @@ class LayeredMesh:
     @property
     def texq(self) -> np.ndarray | None:
         return self.combined().texq
+
+    @property
+    def across(self) -> np.ndarray | None:
+        return self.combined().across
 
     def to_trimesh(self, textured: bool = True):
         """One trimesh of all layers: textured over the atlas (GLB/OBJ), or with per-vertex
@@ -682,6 +732,8 @@ def _cut_and_fill(
     # covers exactly the cut cell, with the panorama's colours).
     if thickness > 0.0 or feather > 0.0:
         _add_skirt(fg, base, cf, cfd, cmax, is_near, thickness, feather, depth_to_radius)
+        fg.across = _skirt_across(fg, base, depth, cf, cfd, cmax, is_near, depth_to_radius)
+        fg.skirt_source = cf.ravel().astype(np.uint32)
 
     # Band behind the cuts (see _grow_band), as wide as the largest disocclusion a move of
     # `reach` metres opens: angle = reach * (1/r_near - 1/r_far) over every cut triangle.
@@ -802,3 +854,68 @@ def _unfold(grid: np.ndarray, rows: int, cols: int) -> np.ndarray:
     g[:, :cols] = grid
     g[:, cols] = grid[:, 0]
     return out
+
+
+def _skirt_across(
+    fg: MeshLayer,
+    base: SphereMesh,
+    depth: np.ndarray,
+    cf: np.ndarray,
+    cfd: np.ndarray,
+    cmax: np.ndarray,
+    is_near: np.ndarray,
+    depth_to_radius,
+) -> np.ndarray:
+    """Per-vertex ``across`` of ``fg`` (whose last ``3 len(cf)`` vertices are the skirt).
+
+    A skirt stands for the occluder's unseen side, which only a head move *across* the edge
+    reveals. Where the move runs along the edge (a vertical edge seen while rising) nothing
+    opens, and the skirt's far corners, pulled forward to the occluder, would show the far
+    side's colours at the wrong depth: the stretched triangle they replace keeps them at the
+    far side's depth, where they belong. So the pinhole renderer (shaders/mesh.glsl) moves
+    each pulled corner between the two by the parallax the view opens across the edge: whole
+    skirt from a gap of one pixel, the stretched triangle at none (so from the centre the
+    cell is drawn exactly as the panorama shows it). It needs, per pulled corner, the
+    direction across the edge, from the disparity gradient (Sobel on the grid, periodic in
+    longitude; a triangle's own corners would give diagonals), as an angle from east toward
+    north in the corner's tangent plane, and the inverse-distance step of its triangle.
+    """
+    rows, cols = depth.shape
+    stride = cols + 1
+    n_grid = rows * stride
+    t = len(cf)
+    n0 = len(fg.vertices) - 3 * t
+    across = np.zeros((len(fg.vertices), 2), dtype=np.float32)
+    vid = cf.ravel()
+    # Every far corner on the grid (pole fans keep their skirt): those the thickness left in
+    # place only lose their feather when the view opens no gap (opaque, as without cuts).
+    pulled = ~is_near.ravel() & (vid < n_grid)
+    if not pulled.any():
+        return across
+    i, j = np.divmod(vid[pulled].astype(np.int64), stride)
+    j %= cols
+    padded = np.concatenate([depth[:, -1:], depth, depth[:, :1]], axis=1)
+    padded = np.concatenate([padded[:1], padded, padded[-1:]], axis=0)
+    g_col = cv2.Sobel(padded, cv2.CV_32F, 1, 0, ksize=3)[1:-1, 1:-1][i, j]
+    g_row = cv2.Sobel(padded, cv2.CV_32F, 0, 1, ksize=3)[1:-1, 1:-1][i, j]
+    lat = (0.5 - (i + 0.5) / rows) * math.pi
+    # Per radian: a column is 2 pi / cols of longitude (cos(lat) of arc), a row pi / rows of
+    # latitude, rows running south.
+    east = g_col / (2.0 * math.pi / cols) / np.cos(lat)
+    north = -g_row / (math.pi / rows)
+    angle = np.arctan2(north, east)  # toward the near side (the sign does not matter)
+    r_near = depth_to_radius(np.broadcast_to(cmax, cf.shape).ravel()[pulled])
+    r_far = depth_to_radius(cfd.ravel()[pulled])
+    step = 1.0 / r_near - 1.0 / r_far
+    rows_out = n0 + np.flatnonzero(pulled)
+    across[rows_out, 0] = angle
+    across[rows_out, 1] = np.maximum(step, 0.0)
+    # Near corners take their triangle's first far corner's values: they never move, but
+    # the whole triangle then agrees on when it is a stretched one (k = 0 at every corner:
+    # sampled as plain uvs, bit-identical to the stretched mesh).
+    tri = across[n0:].reshape(t, 3, 2)
+    first_far = np.argmax(tri[:, :, 1] > 0.0, axis=1)
+    src = tri[np.arange(t), first_far]
+    near_rows = is_near & (tri[:, :, 1] <= 0.0) & (src[:, None, 1] > 0.0)
+    tri[near_rows] = np.broadcast_to(src[:, None, :], tri.shape)[near_rows]
+    return across

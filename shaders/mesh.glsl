@@ -14,6 +14,12 @@
 // WITH_TEXQ (per-vertex projective texture coordinate q): (u q, v q, q) is interpolated and
 // the texture sampled at the ratio, so a triangle whose corners were moved along their rays
 // from the centre (a discontinuity skirt) keeps the texture mapping it had before the move.
+// WITH_ACROSS (per-vertex direction across a depth edge and inverse-distance step; needs
+// WITH_TEXQ): view-dependent skirts. A skirt corner pulled forward from its stretched radius
+// r0 = |p| / q slides back toward r0 (in inverse distance) as the parallax this eye opens
+// across the edge falls below skirt_gap: the whole skirt where the head move uncovers
+// something behind the edge, the stretched triangle where it moves along the edge (and at
+// the centre). See depthfusion/discontinuities.py, _skirt_across.
 
 #if defined VERTEX_SHADER
 
@@ -32,19 +38,61 @@ in float in_texq;  // < 0: a projective triangle's corner (the renderer's sign f
 out vec3 uvq;
 out float projective;
 #endif
+#ifdef WITH_BACKGROUND
+uniform int first_background_vertex;  // vertices from here on are background layers
+uniform float background_bias;  // drawn this much deeper (normalised device depth)
+#endif
+#ifdef WITH_ACROSS
+in vec2 in_across;  // (radians from east toward north, 1/r_near - 1/r_far); step 0 = fixed
+uniform vec3 eye_position;  // the eye in mesh coordinates (metres from the capture centre)
+uniform float skirt_gap;  // parallax (radians) across an edge from which its skirt is whole
+#endif
 
 void main() {
+    vec3 p = in_position;
+    float slide = 1.0;  // 1 = the corner as given; 0 = back at its stretched radius
     uv = in_texcoord_0;
     uv_anchor = in_texcoord_0;
 #ifdef WITH_TEXQ
     float q = abs(in_texq);
+#ifdef WITH_ACROSS
+    if (in_across.y > 0.0) {
+        // Tangent frame as in discontinuities._skirt_across: east = (cos lon, 0, sin lon),
+        // north = east x dir (undefined only at the poles, where no grid corner lies).
+        vec3 dir = normalize(p);
+        vec3 east = normalize(vec3(-dir.z, 0.0, dir.x));
+        vec3 north = cross(east, dir);
+        vec3 across = cos(in_across.x) * east + sin(in_across.x) * north;
+        // Any move across the edge: toward the far side it opens a gap behind the edge, the
+        // other way the occluder's edge pixels still move with the occluder, not the far side.
+        float k = clamp(abs(dot(eye_position, across)) * in_across.y / skirt_gap, 0.0, 1.0);
+        if (q != 1.0) {  // a corner the skirt pulled forward (else only its feather slides)
+            if (k > 0.0) {
+                float r0 = length(p);  // given at its stretched radius; the skirt's is r0 q
+                float r = 1.0 / (1.0 / r0 + k * (1.0 / (r0 * q) - 1.0 / r0));
+                p = dir * r;
+                q = r / r0;
+            } else {
+                q = 1.0;  // exactly the stretched corner: p as given
+            }
+        }
+        slide = k;
+    }
+#endif
     uvq = vec3(in_texcoord_0 * q, q);
-    projective = in_texq < 0.0 ? 1.0 : 0.0;
+    // slide 0 (every corner of a view-dependent skirt agrees): a stretched triangle, plain uvs
+    projective = in_texq < 0.0 && slide > 0.0 ? 1.0 : 0.0;
 #endif
 #ifdef WITH_ALPHA
-    alpha = in_alpha;
+    alpha = mix(1.0, in_alpha, slide);  // a stretched triangle is opaque, as without cuts
 #endif
-    gl_Position = m_mvp * vec4(in_position, 1.0);
+    gl_Position = m_mvp * vec4(p, 1.0);
+#ifdef WITH_BACKGROUND
+    // The foreground wins every tie with a background layer (the far side of each cut).
+    if (gl_VertexID >= first_background_vertex) {
+        gl_Position.z += background_bias * gl_Position.w;
+    }
+#endif
 }
 
 #elif defined FRAGMENT_SHADER

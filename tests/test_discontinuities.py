@@ -393,6 +393,13 @@ def aim(scene):
     return float(np.degrees(np.arctan2(x, -z)))
 
 
+def white_renderer(ctx, layered):
+    """The layered mesh as the renderer draws it, all white: a pixel below white is a hole."""
+    from depthfusion.render.renderer import MeshRenderer
+
+    return MeshRenderer.from_mesh(ctx, layered, 4, texture=np.full_like(layered.texture, 255))
+
+
 @pytest.fixture(scope="module")
 def room(gl_context):
     from depthfusion.procedural import build_scene, generate_panorama
@@ -402,10 +409,7 @@ def room(gl_context):
     pano = generate_panorama(scene, width=256, supersample=2)
     meshes = {f: build_layered_mesh(pano, mode="metric", fill=f) for f in FILL_MODES}
     renderers = {f: MeshRenderer.from_mesh(gl_context, m, samples=4) for f, m in meshes.items()}
-    white = {
-        f: MeshRenderer(gl_context, m.vertices, m.uvs, m.faces, np.full_like(m.texture, 255), 4)
-        for f, m in meshes.items()
-    }
+    white = {f: white_renderer(gl_context, m) for f, m in meshes.items()}
     yield scene, renderers, white
     for r in (*renderers.values(), *white.values()):
         r.release()
@@ -416,15 +420,86 @@ def holes(white_renderer, pose):
 
 
 @pytest.mark.gl
-def test_centre_view_matches_stretch(ctx, room):
-    from depthfusion.procedural import render_view
-
+@pytest.mark.parametrize("samples", [4, 0])
+def test_centre_view_is_exactly_the_stretched_mesh(ctx, room, samples):
+    """From the capture centre every skirt is the stretched triangle it replaces (exact
+    vertices, plain uvs, opaque), the background layer loses every depth tie with it, and
+    what the panorama shows is drawn unchanged, pixel for pixel."""
     scene, renderers, _ = room
-    pose = Pose(yaw=aim(scene))
-    truth, _ = render_view(scene, pose, SIZE, FOV, supersample=2)
-    stretch = psnr(renderers["stretch"].render(pose, SIZE, FOV), truth)
-    inpaint = psnr(renderers["inpaint"].render(pose, SIZE, FOV), truth)
-    assert stretch > 24 and abs(inpaint - stretch) < 0.1
+    for pose in (Pose(yaw=aim(scene)), Pose(yaw=aim(scene) + 150.0, pitch=-30.0)):
+        img = {}
+        for f in ("stretch", "inpaint"):
+            renderers[f].samples = samples
+            img[f] = renderers[f].render(pose, SIZE, FOV)
+            renderers[f].samples = 4
+        assert np.array_equal(img["inpaint"], img["stretch"])
+
+
+@pytest.mark.gl
+def test_skirts_follow_the_head_move_across_their_edge(ctx):
+    """A patch spanning every row seen by the view has only vertical edges: rising moves
+    along them (nothing opens: the stretched mesh, exactly), a sideways move crosses them
+    (the skirts and the background layer show: not the stretched mesh)."""
+    from depthfusion.render.renderer import MeshRenderer
+
+    pano = patch_panorama(28, 36, y0=2, y1=H - 2)
+    layered = build_layered_mesh(pano, fill="inpaint", threshold=0.3, thickness=0.3)
+    fg = layered.layers[0]
+    n0 = len(fg.vertices) - len(fg.skirt_source)
+    assert (layered.across[n0 : len(fg.vertices), 1] > 0).any()
+    stretch = build_layered_mesh(pano, fill="stretch")
+    size, look = (96, 64), Pose(yaw=(32 / W - 0.5) * 360.0, pitch=0.0)
+
+    def views(mesh, pose):
+        with MeshRenderer.from_mesh(ctx, mesh, samples=4) as r:
+            return r.render(pose, size, 60.0).astype(int)
+
+    up = look.offset(up=0.25)
+    assert np.array_equal(views(layered, up), views(stretch, up))
+    # The foreground layer alone (the preview's "no background") is drawn the same way.
+    assert np.array_equal(views(fg, up), views(stretch, up))
+    side = look.offset(right=0.25)
+    changed = np.abs(views(layered, side) - views(stretch, side)).max(axis=2) > 24
+    assert changed.sum() > 40
+    # The same mesh with its skirts fixed (no across) differs from the stretched mesh when
+    # rising, too: the view-dependent skirts are what makes the difference.
+    with MeshRenderer(
+        ctx, layered.vertices, layered.uvs, layered.faces, layered.texture, 4,
+        alpha=layered.alpha, texq=layered.texq,
+    ) as r:  # fmt: skip
+        fixed = r.render(up, size, 60.0).astype(int)
+    assert (np.abs(fixed - views(stretch, up)).max(axis=2) > 24).sum() > 20
+
+
+def test_render_vertices_put_view_dependent_corners_back():
+    pano = patch_panorama(20, 30)
+    layered = build_layered_mesh(pano, fill="inpaint", threshold=0.3, thickness=0.5)
+    fg = layered.layers[0]
+    n0 = len(fg.vertices) - len(fg.skirt_source)
+    moving = layered.across[: len(fg.vertices), 1] > 0
+    assert not moving[:n0].any() and moving[n0:].sum() == 3 * (len(fg.vertices) - n0) // 3
+    out = layered.render_vertices
+    assert np.array_equal(out[: len(fg.vertices)], fg.render_vertices)
+    assert np.array_equal(out[n0 : len(fg.vertices)], fg.vertices[fg.skirt_source])
+    assert np.array_equal(out[:n0], fg.vertices[:n0])
+    assert np.array_equal(out[len(fg.vertices) :], layered.layers[1].vertices)
+    # Pulled corners (q < 1) sit at their skirt radius in `vertices`, stretched in the input.
+    pulled = np.flatnonzero(fg.texq[n0:] < 1.0)
+    r_skirt = np.linalg.norm(fg.vertices[n0 + pulled], axis=1)
+    r_stretch = np.linalg.norm(out[n0 + pulled], axis=1)
+    assert pulled.size and np.allclose(r_skirt, r_stretch * fg.texq[n0 + pulled], rtol=1e-5)
+    assert layered.background_vertex == len(fg.vertices)
+    assert build_layered_mesh(pano, fill="stretch").background_vertex is None
+
+
+@pytest.mark.gl
+def test_renderer_across_needs_texq(ctx):
+    from depthfusion.render.gl import RenderError
+    from depthfusion.render.renderer import MeshRenderer
+
+    white = np.full((4, 4, 3), 255, np.uint8)
+    with pytest.raises(RenderError, match="across"):
+        MeshRenderer(ctx, QUAD_V, QUAD_UV, QUAD_F, white, across=np.ones((4, 2), np.float32))
 
 
 @pytest.mark.gl

@@ -179,6 +179,8 @@ class ODSRenderer(MeshRenderer):
     texq : (n,) projective texture coordinate, used by the pinhole :meth:`render` only: ODS
         triangles are interpolated linearly in longitude and latitude, where a skirt corner
         moved along its ray from the centre keeps its place, so the plain uvs are right.
+        ODS draws skirts as they are (not view-dependent: each column has its own eye), so
+        an ODSMesh carries no ``across``.
 
     Anisotropic filtering is off for ODS draws: it buys nothing for an equirect-to-equirect
     warp and llvmpipe's implementation blurs even a 1:1 mapping.

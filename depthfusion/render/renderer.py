@@ -24,6 +24,7 @@ viewport, so a window (preview) can share the context.
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
@@ -93,6 +94,17 @@ class MeshRenderer:
         texture sampled at the ratio (the skirts of a LayeredMesh, whose corners moved along
         their rays from the centre, keep their original mapping). Triangles whose corners all
         have q = 1 sample plain uvs, exactly as without texq. None = plain uvs.
+    across : (n, 2) float32, optional (needs texq)
+        View-dependent skirts (:func:`depthfusion.discontinuities._skirt_across`): per corner
+        the direction across its depth edge (radians from east toward north) and the
+        inverse-distance step ``1/r_near - 1/r_far``. A corner with a step > 0 is given at its
+        stretched position (``LayeredMesh.render_vertices``) and its skirt radius is that
+        radius times q; each view places it between the two by the parallax its eye opens
+        across the edge (whole skirt from :data:`SKIRT_GAP_PIXELS`).
+    background_vertex : int, optional
+        Vertices from this index on (a LayeredMesh's background layers) are drawn a hair
+        deeper (:data:`BACKGROUND_DEPTH_BIAS`), so the foreground wins wherever the two meet
+        at equal depth. None = no bias.
     """
 
     def __init__(
@@ -106,6 +118,8 @@ class MeshRenderer:
         *,
         alpha: np.ndarray | None = None,
         texq: np.ndarray | None = None,
+        across: np.ndarray | None = None,
+        background_vertex: int | None = None,
         cull: bool = True,
     ) -> None:
         self.ctx = ctx
@@ -128,13 +142,27 @@ class MeshRenderer:
         alpha = _per_vertex(alpha, len(vertices), "alpha")
         self.has_alpha = alpha is not None
         texq = _per_vertex(texq, len(vertices), "texq")
+        if across is not None:
+            across = np.ascontiguousarray(across, dtype=np.float32)
+            if texq is None or across.shape != (len(vertices), 2):
+                raise RenderError(f"mesh across must be ({len(vertices)}, 2) with texq")
+            if not (across[:, 1] > 0.0).any():
+                across = None
+        self.has_across = across is not None
         defines = {"WITH_ALPHA": 1} if self.has_alpha else {}
         if texq is not None:
             defines["WITH_TEXQ"] = 1
+        if self.has_across:
+            defines["WITH_ACROSS"] = 1
+        if background_vertex is not None and background_vertex < len(vertices):
+            defines["WITH_BACKGROUND"] = 1
         self.program = load_program(ctx, "mesh", defines or None)
         self._mvp = self.program["m_mvp"]
         self.program["texture0"] = 0
         self.program["uv_margin"] = tuple(UV_MARGIN * _uv_extent(uvs, faces))
+        if "WITH_BACKGROUND" in defines:
+            self.program["first_background_vertex"] = int(background_vertex)
+            self.program["background_bias"] = BACKGROUND_DEPTH_BIAS
         # Culling: faces sorted by direction tile once, so each view draws only the runs of
         # tiles in its frustum (a 90-degree view sees about a tenth of the sphere; on llvmpipe
         # every submitted triangle costs, seen or not).
@@ -145,13 +173,16 @@ class MeshRenderer:
         self._vbo_uv = ctx.buffer(uvs)
         self._ibo = ctx.buffer(faces)
         content = [(self._vbo_pos, "3f", "in_position"), (self._vbo_uv, "2f", "in_texcoord_0")]
-        self._vbo_alpha = self._vbo_texq = None
+        self._vbo_alpha = self._vbo_texq = self._vbo_across = None
         if self.has_alpha:
             self._vbo_alpha = ctx.buffer(alpha)
             content.append((self._vbo_alpha, "1f", "in_alpha"))
         if texq is not None:
             self._vbo_texq = ctx.buffer(_flag_projective(texq, faces))
             content.append((self._vbo_texq, "1f", "in_texq"))
+        if self.has_across:
+            self._vbo_across = ctx.buffer(across)
+            content.append((self._vbo_across, "2f", "in_across"))
         self.vao = ctx.vertex_array(
             self.program, content, index_buffer=self._ibo, index_element_size=4
         )
@@ -191,13 +222,29 @@ class MeshRenderer:
         return 0 if samples == 1 else samples
 
     @classmethod
-    def from_mesh(cls, ctx: moderngl.Context, mesh: Any, samples: int = 4) -> MeshRenderer:
+    def from_mesh(
+        cls,
+        ctx: moderngl.Context,
+        mesh: Any,
+        samples: int = 4,
+        *,
+        texture: np.ndarray | None = None,
+    ) -> MeshRenderer:
         """From any object with ``vertices``, ``uvs``, ``faces`` and ``texture`` (a SphereMesh),
-        and ``alpha``/``texq`` when it has them (a LayeredMesh with skirts)."""
+        and ``alpha``/``texq``/``across``/``render_vertices``/``background_vertex`` when it has
+        them (a LayeredMesh with skirts). ``texture`` replaces the mesh's (same layout: e.g.
+        all white, to see which pixels the mesh covers)."""
         alpha, texq = getattr(mesh, "alpha", None), getattr(mesh, "texq", None)
-        return cls(
-            ctx, mesh.vertices, mesh.uvs, mesh.faces, mesh.texture, samples, alpha=alpha, texq=texq
+        across = getattr(mesh, "across", None)
+        background_vertex = getattr(mesh, "background_vertex", None)
+        vertices = (
+            getattr(mesh, "render_vertices", mesh.vertices) if across is not None else mesh.vertices
         )
+        return cls(
+            ctx, vertices, mesh.uvs, mesh.faces, mesh.texture if texture is None else texture,
+            samples,
+            alpha=alpha, texq=texq, across=across, background_vertex=background_vertex,
+        )  # fmt: skip
 
     # --- frames --------------------------------------------------------------------------------
 
@@ -230,6 +277,13 @@ class MeshRenderer:
         elif out.shape != (height, width, 3) or out.dtype != np.uint8 or not out.flags.c_contiguous:
             raise ValueError(f"out must be a C-contiguous ({height}, {width}, 3) uint8 array")
         view, proj = eye_matrices(pose, eye, convergence, fov, (width, height), near, far, aspect)
+        if self.has_across:
+            # The eye in mesh coordinates, and the parallax (radians) of one pixel at the
+            # view's centre: a skirt is whole once its edge opens that gap times
+            # SKIRT_GAP_PIXELS.
+            self.program["eye_position"] = tuple(float(x) for x in np.linalg.inv(view)[:3, 3])
+            pixel = 2.0 * math.tan(math.radians(fov) / 2.0) / width
+            self.program["skirt_gap"] = SKIRT_GAP_PIXELS * pixel
         # moderngl rebinds the context's current framebuffer after creating or reading one;
         # remember the caller's (never a released one) and hand it back after drawing.
         prev_fbo, prev_viewport = self._caller_framebuffer(), self.ctx.viewport
@@ -351,7 +405,7 @@ class MeshRenderer:
         self._targets.clear()
         for obj in (self.vao, self._vbo_pos, self._vbo_uv, self._ibo, self.texture, self.program):
             obj.release()
-        for vbo in (self._vbo_alpha, self._vbo_texq):
+        for vbo in (self._vbo_alpha, self._vbo_texq, self._vbo_across):
             if vbo is not None:
                 vbo.release()
 
@@ -361,6 +415,18 @@ class MeshRenderer:
     def __exit__(self, *exc: object) -> None:
         self.release()
 
+
+#: Parallax across a depth edge, in pixels at the view's centre, from which the edge's skirt
+#: is drawn whole; less opens less of it, none draws the stretched triangle (mesh.glsl).
+#: Measured with benchmarks/bench_discontinuities.py (0.5-2 px: same losers, 2 px lowers the
+#: mean gain).
+SKIRT_GAP_PIXELS = 1.0
+
+#: Depth bias of background-layer vertices, in normalised device depth (x w): ~80 steps of
+#: a 24-bit depth buffer, 2.5 mm at 5 m and 0.6 m at 80 m (near plane 0.05 m): enough to
+#: settle the foreground/background tie along every cut's far side, never enough to bring
+#: the background in front of anything.
+BACKGROUND_DEPTH_BIAS = 1e-5
 
 #: How far a fragment's texture coordinate may stray from its triangle's last corner before
 #: it is clamped, in widest-triangle extents per axis (shaders/mesh.glsl: extrapolated uvs on
