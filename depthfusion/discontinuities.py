@@ -174,8 +174,8 @@ class MeshLayer:
     texq (n,) float32 > 0 or None (all 1): projective texture coordinate q; the pinhole
     renderer interpolates (u q, v q, q) and samples at their ratio (see :func:`_add_skirt`).
     across (n, 2) float32 or None (all 0): view-dependent skirts (see :func:`_skirt_across`):
-    for a skirt corner pulled forward, the direction across its edge (radians from east toward
-    north) and ``1/r_near - 1/r_far`` (1/m); 0, 0 elsewhere.
+    for each skirt corner on the grid, the direction across its edge (radians from east toward
+    north) and its triangle's ``1/r_near - 1/r_far`` (1/m); 0, 0 elsewhere (pole fans too).
     skirt_source (k,) uint32 or None: the last k vertices (the skirt) are copies of these
     vertices of the layer, moved (``render_vertices`` puts the view-dependent ones back).
     Exports and the 360 renderer ignore texq and across.
@@ -874,9 +874,9 @@ def _skirt_across(
     opens, and the skirt's far corners, pulled forward to the occluder, would show the far
     side's colours at the wrong depth: the stretched triangle they replace keeps them at the
     far side's depth, where they belong. So the pinhole renderer (shaders/mesh.glsl) moves
-    each pulled corner between the two by the parallax the view opens across the edge: whole
+    each far corner between the two by the parallax the view opens across the edge: whole
     skirt from a gap of one pixel, the stretched triangle at none (so from the centre the
-    cell is drawn exactly as the panorama shows it). It needs, per pulled corner, the
+    cell is drawn exactly as the panorama shows it). It needs, per far corner, the
     direction across the edge, from the disparity gradient (Sobel on the grid, periodic in
     longitude; a triangle's own corners would give diagonals), as an angle from east toward
     north in the corner's tangent plane, and the inverse-distance step of its triangle.

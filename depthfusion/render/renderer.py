@@ -418,8 +418,8 @@ class MeshRenderer:
 
 #: Parallax across a depth edge, in pixels at the view's centre, from which the edge's skirt
 #: is drawn whole; less opens less of it, none draws the stretched triangle (mesh.glsl).
-#: Measured with benchmarks/bench_discontinuities.py (0.5-2 px: same losers, 2 px lowers the
-#: mean gain).
+#: Measured with benchmarks/bench_discontinuities.py with 0.15 m skirts (0.5 px: two more
+#: losers; 2 px: the mean gain falls from +0.44 to +0.37 dB).
 SKIRT_GAP_PIXELS = 1.0
 
 #: Depth bias of background-layer vertices, in normalised device depth (x w): ~80 steps of
