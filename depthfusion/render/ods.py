@@ -179,8 +179,10 @@ class ODSRenderer(MeshRenderer):
     texq : (n,) projective texture coordinate, used by the pinhole :meth:`render` only: ODS
         triangles are interpolated linearly in longitude and latitude, where a skirt corner
         moved along its ray from the centre keeps its place, so the plain uvs are right.
-        ODS draws skirts as they are (not view-dependent: each column has its own eye), so
-        an ODSMesh carries no ``across``.
+        ODS draws skirts as they are, not view-dependent like the pinhole renderer's: tried
+        with each column's eye sliding the skirts it sees, stereo frames matched the ray-cast
+        ODS truth slightly worse (inpaint - stretch +0.246 against +0.262 dB over 15 frames),
+        and a mono frame from the centre is exact either way. An ODSMesh has no ``across``.
 
     Anisotropic filtering is off for ODS draws: it buys nothing for an equirect-to-equirect
     warp and llvmpipe's implementation blurs even a 1:1 mapping.
