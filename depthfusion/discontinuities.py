@@ -734,7 +734,6 @@ def _cut_and_fill(
     if thickness > 0.0 or feather > 0.0:
         _add_skirt(fg, base, cf, cfd, cmax, is_near, thickness, feather, depth_to_radius)
         fg.across = _skirt_across(fg, base, depth, cf, cfd, cmax, is_near, depth_to_radius)
-        fg.skirt_source = cf.ravel().astype(np.uint32)
 
     # Band behind the cuts (see _grow_band), as wide as the largest disocclusion a move of
     # `reach` metres opens: angle = reach * (1/r_near - 1/r_far) over every cut triangle.
@@ -817,6 +816,7 @@ def _add_skirt(
     texq = np.ones(len(fg.vertices), dtype=np.float32)
     texq[n0:] = scale
     fg.texq = texq
+    fg.skirt_source = vid.astype(np.uint32)
     if feather > 0.0:
         alpha = np.ones(len(fg.vertices), dtype=np.float32)
         alpha[n0:][~near_corner] = 1.0 - feather
@@ -895,7 +895,7 @@ def _skirt_across(
         return across
     i, j = np.divmod(vid[pulled].astype(np.int64), stride)
     j %= cols
-    padded = np.concatenate([depth[:, -1:], depth, depth[:, :1]], axis=1)
+    padded = _wrap_pad(depth, 1)
     padded = np.concatenate([padded[:1], padded, padded[-1:]], axis=0)
     g_col = cv2.Sobel(padded, cv2.CV_32F, 1, 0, ksize=3)[1:-1, 1:-1][i, j]
     g_row = cv2.Sobel(padded, cv2.CV_32F, 0, 1, ksize=3)[1:-1, 1:-1][i, j]

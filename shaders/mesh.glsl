@@ -15,11 +15,11 @@
 // the texture sampled at the ratio, so a triangle whose corners were moved along their rays
 // from the centre (a discontinuity skirt) keeps the texture mapping it had before the move.
 // WITH_ACROSS (per-vertex direction across a depth edge and inverse-distance step; needs
-// WITH_TEXQ): view-dependent skirts. A skirt corner pulled forward from its stretched radius
-// r0 = |p| / q slides back toward r0 (in inverse distance) as the parallax this eye opens
-// across the edge falls below skirt_gap: the whole skirt where the head move uncovers
-// something behind the edge, the stretched triangle where it moves along the edge (and at
-// the centre). See depthfusion/discontinuities.py, _skirt_across.
+// WITH_TEXQ): view-dependent skirts. A skirt corner arrives at its stretched position (radius
+// r0 = |p|; the skirt's radius is r0 q) and moves toward the skirt (in inverse distance) as
+// the parallax this eye opens across the edge grows toward skirt_gap: the whole skirt where
+// the head move uncovers something behind the edge, the stretched triangle where it moves
+// along the edge (and at the centre). See depthfusion/discontinuities.py, _skirt_across.
 
 #if defined VERTEX_SHADER
 

@@ -33,7 +33,7 @@ import moderngl
 import numpy as np
 
 from ..pose import Pose
-from .camera import eye_matrices
+from .camera import eye_matrices, eye_pose
 from .culling import draw_runs, tile_faces, visible_tiles
 from .gl import (
     GL_FRAMEBUFFER_SRGB,
@@ -281,7 +281,7 @@ class MeshRenderer:
             # The eye in mesh coordinates, and the parallax (radians) of one pixel at the
             # view's centre: a skirt is whole once its edge opens that gap times
             # SKIRT_GAP_PIXELS.
-            self.program["eye_position"] = tuple(float(x) for x in np.linalg.inv(view)[:3, 3])
+            self.program["eye_position"] = tuple(float(x) for x in eye_pose(pose, eye).position)
             pixel = 2.0 * math.tan(math.radians(fov) / 2.0) / width
             self.program["skirt_gap"] = SKIRT_GAP_PIXELS * pixel
         # moderngl rebinds the context's current framebuffer after creating or reading one;
