@@ -877,8 +877,9 @@ def _skirt_across(
     each far corner between the two by the parallax the view opens across the edge: whole
     skirt from a gap of one pixel, the stretched triangle at none (so from the centre the
     cell is drawn exactly as the panorama shows it). It needs, per far corner, the
-    direction across the edge, from the disparity gradient (Sobel on the grid, periodic in
-    longitude; a triangle's own corners would give diagonals), as an angle from east toward
+    direction across the edge, from the gradient of the near side's mask around it (Sobel on
+    the grid, periodic in longitude; a triangle's own corners would give diagonals, the
+    disparity's own gradient tilts with a sloping background), as an angle from east toward
     north in the corner's tangent plane, and the inverse-distance step of its triangle.
     """
     rows, cols = depth.shape
@@ -897,8 +898,23 @@ def _skirt_across(
     j %= cols
     padded = _wrap_pad(depth, 1)
     padded = np.concatenate([padded[:1], padded, padded[-1:]], axis=0)
-    g_col = cv2.Sobel(padded, cv2.CV_32F, 1, 0, ksize=3)[1:-1, 1:-1][i, j]
-    g_row = cv2.Sobel(padded, cv2.CV_32F, 0, 1, ksize=3)[1:-1, 1:-1][i, j]
+    # Sobel of the near side's mask (neighbours nearer than halfway to the triangle's
+    # nearest corner), not of the disparity itself: a background that slopes (a floor behind
+    # a pillar's foot) would tilt the direction off the edge's normal, and a vertical edge
+    # would then keep part of its skirt when the head rises along it. Where the mask is
+    # symmetric around the corner (a one-cell gap), the disparity's Sobel decides.
+    mid = 0.5 * (depth[i, j] + np.broadcast_to(cmax, cf.shape).ravel()[pulled])
+    win = {
+        (di, dj): (padded[i + 1 + di, j + 1 + dj] > mid).astype(np.float32)
+        for di in (-1, 0, 1)
+        for dj in (-1, 0, 1)
+    }
+    g_col = sum(w * (win[di, 1] - win[di, -1]) for di, w in ((-1, 1.0), (0, 2.0), (1, 1.0)))
+    g_row = sum(w * (win[1, dj] - win[-1, dj]) for dj, w in ((-1, 1.0), (0, 2.0), (1, 1.0)))
+    flat = (g_col == 0.0) & (g_row == 0.0)
+    if flat.any():
+        g_col[flat] = cv2.Sobel(padded, cv2.CV_32F, 1, 0, ksize=3)[1:-1, 1:-1][i[flat], j[flat]]
+        g_row[flat] = cv2.Sobel(padded, cv2.CV_32F, 0, 1, ksize=3)[1:-1, 1:-1][i[flat], j[flat]]
     lat = (0.5 - (i + 0.5) / rows) * math.pi
     # Per radian: a column is 2 pi / cols of longitude (cos(lat) of arc), a row pi / rows of
     # latitude, rows running south.

@@ -62,7 +62,11 @@ void main() {
         vec3 dir = normalize(p);
         vec3 east = normalize(vec3(-dir.z, 0.0, dir.x));
         vec3 north = cross(east, dir);
-        vec3 across = cos(in_across.x) * east + sin(in_across.x) * north;
+        // An edge along a grid axis has an angle that is a multiple of pi/2, whose float cos
+        // or sin is ~1e-8, not 0: snapped, so that a move along such an edge opens nothing.
+        vec2 cs = vec2(cos(in_across.x), sin(in_across.x));
+        cs *= step(1e-6, abs(cs));
+        vec3 across = cs.x * east + cs.y * north;
         // Any move across the edge: toward the far side it opens a gap behind the edge, the
         // other way the occluder's edge pixels still move with the occluder, not the far side.
         float k = clamp(abs(dot(eye_position, across)) * in_across.y / skirt_gap, 0.0, 1.0);

@@ -471,6 +471,35 @@ def test_skirts_follow_the_head_move_across_their_edge(ctx):
     assert (np.abs(fixed - views(stretch, up)).max(axis=2) > 24).sum() > 20
 
 
+@pytest.mark.gl
+def test_skirts_across_vertical_edges_ignore_a_sloping_background(ctx):
+    """Behind the patch the background's disparity changes from row to row (a floor seen
+    from above): the direction across the patch's vertical edges is still exactly
+    horizontal (from the near side's mask, not the disparity's tilted gradient), so rising
+    along them draws exactly the stretched mesh."""
+    from depthfusion.render.renderer import MeshRenderer
+
+    pano = patch_panorama(28, 36, y0=2, y1=H - 2)
+    slope = np.linspace(0.05, 0.45, H, dtype=np.float32)[:, None]
+    depth = np.where(pano.depth > 0.5, pano.depth, np.broadcast_to(slope, pano.depth.shape))
+    pano = RGBDPanorama(pano.rgb, depth)
+    layered = build_layered_mesh(pano, fill="inpaint", threshold=0.3, thickness=0.3)
+    fg = layered.layers[0]
+    n0 = len(fg.vertices) - len(fg.skirt_source)
+    row = fg.skirt_source.astype(np.int64) // (W + 1)
+    across = layered.across[n0 : len(fg.vertices)]
+    side = (across[:, 1] > 0) & (row >= 4) & (row <= H - 5)
+    assert side.sum() >= 40
+    assert np.abs(np.sin(across[side, 0])).max() < 1e-6
+    stretch = build_layered_mesh(pano, fill="stretch")
+    up = Pose(yaw=(32 / W - 0.5) * 360.0, pitch=0.0).offset(up=0.25)
+    with (
+        MeshRenderer.from_mesh(ctx, layered, samples=4) as a,
+        MeshRenderer.from_mesh(ctx, stretch, samples=4) as b,
+    ):
+        assert np.array_equal(a.render(up, (96, 64), 60.0), b.render(up, (96, 64), 60.0))
+
+
 def test_render_vertices_put_view_dependent_corners_back():
     pano = patch_panorama(20, 30)
     layered = build_layered_mesh(pano, fill="inpaint", threshold=0.3, thickness=0.5)
