@@ -92,6 +92,8 @@ FILL_BLUR = 1.0
 FILL_BLUR_MAX = 16.0
 #: Width of the background-disparity groups the band is inpainted in, in half-thresholds.
 INPAINT_BIN = 2
+#: Fill blurs this wide or wider run on a shrunk copy (see _gaussian).
+SHRUNK_BLUR_SIGMA = 8.0
 #: Widest background band, as a fraction of the panorama width (caps absurd reach values).
 MAX_BAND_FRACTION = 0.125
 
@@ -575,13 +577,28 @@ def _blur_with_distance(img: np.ndarray, mask: np.ndarray, pad: int, k: float) -
     out = img.astype(np.float32)
     lower = out
     for lo, hi in zip(ladder[:-1], ladder[1:], strict=True):
-        upper = cv2.GaussianBlur(padded, (0, 0), hi)[:, pad : pad + w]
+        upper = _gaussian(padded, hi)[:, pad : pad + w]
         sel = (sigma > lo) & (sigma <= hi)
         if sel.any():
             t = ((sigma[sel] - lo) / (hi - lo))[:, None]
             out[sel] = (1.0 - t) * lower[sel] + t * upper[sel]
         lower = upper
     return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+
+
+def _gaussian(img: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian blur of ``img``; from :data:`SHRUNK_BLUR_SIGMA` on, computed on a copy shrunk
+    by ``sigma // 2`` (box-filtered down, blurred, bilinear back up, their variances taken
+    off the blur's): within a level of the exact blur, at a small part of a wide kernel's
+    cost (sigma 16 at 2048 wide: 4 ms instead of 90 ms a strip)."""
+    if sigma < SHRUNK_BLUR_SIGMA:
+        return cv2.GaussianBlur(img, (0, 0), sigma)
+    h, w = img.shape[:2]
+    f = int(sigma // 2)
+    size = (max(1, round(w / f)), max(1, round(h / f)))
+    small = cv2.resize(img, size, interpolation=cv2.INTER_AREA)
+    small = cv2.GaussianBlur(small, (0, 0), math.sqrt(max(sigma**2 / f**2 - 0.25, 0.25)))
+    return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
 def _min_filter_wrapped(a: np.ndarray, radius: int) -> np.ndarray:
