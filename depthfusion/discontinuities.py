@@ -414,6 +414,8 @@ def _wrap_pad(a: np.ndarray, pad: int) -> np.ndarray:
     """Pad columns on both sides by wrapping (the panorama is periodic in longitude)."""
     if pad <= 0:
         return a
+    if pad <= a.shape[1]:
+        return np.concatenate([a[:, -pad:], a, a[:, :pad]], axis=1)
     reps = -(-pad // a.shape[1])  # pads wider than the image wrap more than once
     tiled = np.concatenate([a] * (2 * reps + 1), axis=1)
     start = reps * a.shape[1] - pad
@@ -573,17 +575,22 @@ def _blur_with_distance(img: np.ndarray, mask: np.ndarray, pad: int, k: float) -
     ladder = [0.0]
     while ladder[-1] < top:
         ladder.append(max(1.0, 2.0 * ladder[-1]))
+    # Only the masked pixels change: the ladder is read and mixed there alone.
+    ys, xs = np.nonzero(sigma > 0.0)
+    s = sigma[ys, xs]
     padded = _wrap_pad(img, pad).astype(np.float32)
-    out = img.astype(np.float32)
-    lower = out
+    lower = img[ys, xs].astype(np.float32)
+    mixed = lower.copy()
     for lo, hi in zip(ladder[:-1], ladder[1:], strict=True):
-        upper = _gaussian(padded, hi)[:, pad : pad + w]
-        sel = (sigma > lo) & (sigma <= hi)
+        upper = _gaussian(padded, hi)[ys, xs + pad]
+        sel = (s > lo) & (s <= hi)
         if sel.any():
-            t = ((sigma[sel] - lo) / (hi - lo))[:, None]
-            out[sel] = (1.0 - t) * lower[sel] + t * upper[sel]
+            t = ((s[sel] - lo) / (hi - lo))[:, None]
+            mixed[sel] = (1.0 - t) * lower[sel] + t * upper[sel]
         lower = upper
-    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+    out = img.copy()
+    out[ys, xs] = np.clip(mixed + 0.5, 0, 255).astype(np.uint8)
+    return out
 
 
 def _gaussian(img: np.ndarray, sigma: float) -> np.ndarray:
