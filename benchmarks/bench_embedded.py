@@ -41,7 +41,7 @@ def main() -> None:
         scene_file = Path(tmp) / "scene.yaml"
         scene_file.write_text(
             f"source: {{prompt: '{args.prompt}', model: embedded,\n"
-            "         generation: {seed: 0, steps: 25, guidance: 4.0}}\n"
+            "         generation: {seed: 5, steps: 25, guidance: 4.0}}\n"
             f"camera: {{path: {{preset: swing, duration: {args.duration}, fps: {args.fps},"
             " amplitude: 0.15}}\n"
             f"outputs: [{{kind: vr360, path: out.mp4, preset: preview,"
