@@ -927,7 +927,8 @@ def _skirt_across(
     # a pillar's foot) would tilt the direction off the edge's normal, and a vertical edge
     # would then keep part of its skirt when the head rises along it. Where the mask is
     # symmetric around the corner (a one-cell gap), the disparity's Sobel decides.
-    mid = 0.5 * (depth[i, j] + np.broadcast_to(cmax, cf.shape).ravel()[pulled])
+    d_near = np.broadcast_to(cmax, cf.shape).ravel()[pulled]  # the triangle's nearest corner
+    mid = 0.5 * (depth[i, j] + d_near)
     win = {
         (di, dj): (padded[i + 1 + di, j + 1 + dj] > mid).astype(np.float32)
         for di in (-1, 0, 1)
@@ -945,7 +946,7 @@ def _skirt_across(
     east = g_col / (2.0 * math.pi / cols) / np.cos(lat)
     north = -g_row / (math.pi / rows)
     angle = np.arctan2(north, east)  # toward the near side (the sign does not matter)
-    r_near = depth_to_radius(np.broadcast_to(cmax, cf.shape).ravel()[pulled])
+    r_near = depth_to_radius(d_near)
     r_far = depth_to_radius(cfd.ravel()[pulled])
     step = 1.0 / r_near - 1.0 / r_far
     rows_out = n0 + np.flatnonzero(pulled)

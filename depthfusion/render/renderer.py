@@ -418,8 +418,9 @@ class MeshRenderer:
 
 #: Parallax across a depth edge, in pixels at the view's centre, from which the edge's skirt
 #: is drawn whole; less opens less of it, none draws the stretched triangle (mesh.glsl).
-#: Measured with benchmarks/bench_discontinuities.py with 0.15 m skirts (0.5 px: two more
-#: losers; 2 px: the mean gain falls from +0.44 to +0.37 dB).
+#: Measured with benchmarks/bench_discontinuities.py (0.075 m skirts, MSAA 4): 2 px and 3 px
+#: lower the mean gain from +0.47 to +0.40 and +0.33 dB (0.5 px, with 0.15 m skirts: two more
+#: losers).
 SKIRT_GAP_PIXELS = 1.0
 
 #: Depth bias of background-layer vertices, in normalised device depth (x w): ~80 steps of
