@@ -37,6 +37,7 @@ from __future__ import annotations
 import inspect
 import math
 import numbers
+import operator
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -429,13 +430,45 @@ class CameraPath:
         """Frame times ``i / fps`` for ``i < round(duration * fps)``."""
         return np.arange(self.frame_count(fps, duration)) / float(fps)
 
-    def poses(self, fps: float, duration: float | None = None) -> list[Pose]:
+    def poses(self, fps: float, duration: float | None = None) -> PoseSequence:
         """One pose per frame: exactly ``round(duration * fps)`` poses at ``t = i / fps``.
 
         ``duration`` defaults to the path's (presets: their duration; keyframes: the last
-        keyframe's time).
+        keyframe's time). The sequence is lazy: each pose is computed when it is read, so a
+        long video costs no memory before its first frame.
         """
-        return [self.pose_at(t) for t in self.times(fps, duration)]
+        return PoseSequence(self, fps, self.frame_count(fps, duration))
+
+
+class PoseSequence(Sequence):
+    """The frames' poses of a :class:`CameraPath`, computed on access (``len``, index, iterate)."""
+
+    def __init__(self, path: CameraPath, fps: float, count: int) -> None:
+        self.path, self.fps, self.count = path, float(fps), int(count)
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(self.count))]
+        i = operator.index(index)
+        if i < 0:
+            i += self.count
+        if not 0 <= i < self.count:
+            raise IndexError(f"frame {index} of {self.count}")
+        return self.path.pose_at(i / self.fps)
+
+    def __iter__(self):
+        for i in range(self.count):
+            yield self.path.pose_at(i / self.fps)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Sequence) and not isinstance(other, str | bytes):
+            return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
 
 
 # --- presets -----------------------------------------------------------------------------------

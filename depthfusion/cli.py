@@ -13,6 +13,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from ldm3d_core.files import FileSafetyError
+from ldm3d_core.limits import LimitError
+
 from . import __version__
 from .errors import DepthFusionError
 
@@ -47,12 +50,14 @@ def resolve_scene_arg(value: str) -> Path:
 
 
 def cmd_render(args: argparse.Namespace) -> int:
+    from .atomic import allow_overwrite
     from .pipeline import render_scene
     from .scene import load_scene
 
     start = time.perf_counter()
     scene = load_scene(resolve_scene_arg(args.scene), args.set, args.output_dir)
-    written = render_scene(scene, quiet=args.quiet)
+    with allow_overwrite(args.overwrite):
+        written = render_scene(scene, quiet=args.quiet, allow_outside=args.allow_outside_output)
     for path in written:
         print(path)
     log.info("done in %.1f s", time.perf_counter() - start)
@@ -60,14 +65,19 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from .pipeline import check_output_settings
+    from .atomic import allow_overwrite
+    from .pipeline import check_scene
     from .scene import load_scene
 
     path = resolve_scene_arg(args.scene)
-    scene = load_scene(path, args.set)
-    check_output_settings(scene)
+    scene = load_scene(path, args.set, args.output_dir)
+    with allow_overwrite(args.overwrite):
+        plan = check_scene(scene, allow_outside=args.allow_outside_output)
     kinds = ", ".join(o.kind for o in scene.outputs)
-    print(f"{path}: ok (source: {scene.source.kind}; outputs: {kinds})")
+    print(f"{path}: ok (source: {scene.source.kind}; outputs: {kinds}; {len(plan)} paths)")
+    if args.verbose:
+        for item in plan:
+            print(f"  outputs[{item.index}] -> {item.path}{'/' if item.folder else ''}")
     return 0
 
 
@@ -145,15 +155,38 @@ def build_parser() -> argparse.ArgumentParser:
             help="override a scene key, e.g. --set sphere.resolution=1024 --set outputs.0.path=a.glb",
         )
 
+    def output_args(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "-o",
+            "--output-dir",
+            type=Path,
+            help="the output folder: output paths resolve against it and must stay in it "
+            "(default: the scene file's folder)",
+        )
+        p.add_argument(
+            "--allow-outside-output",
+            action="store_true",
+            help="let the scene's outputs write outside the output folder",
+        )
+        p.add_argument(
+            "--overwrite",
+            action="store_true",
+            help="let outputs replace existing files that depthfusion did not write "
+            "(folders are never replaced)",
+        )
+        p.add_argument("-v", "--verbose", action="store_true", help="more messages")
+
     p = sub.add_parser("render", help="run a scene file and write its outputs")
     scene_args(p)
-    p.add_argument("-o", "--output-dir", type=Path, help="resolve output paths against this folder")
+    output_args(p)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars or info messages")
-    p.add_argument("-v", "--verbose", action="store_true", help="more messages")
     p.set_defaults(func=cmd_render)
 
-    p = sub.add_parser("validate", help="check a scene file without running it")
+    p = sub.add_parser(
+        "validate", help="check a scene file without running it (every check render makes)"
+    )
     scene_args(p)
+    output_args(p)
     p.set_defaults(func=cmd_validate)
 
     p = sub.add_parser("keys", help="list every scene-file key with its meaning")
@@ -195,6 +228,9 @@ def main(argv: list[str] | None = None) -> int:
     except DepthFusionError as exc:
         print(f"depthfusion: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except (FileSafetyError, LimitError) as exc:  # raised below the CLI's own error types
+        print(f"depthfusion: error: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("depthfusion: interrupted", file=sys.stderr)
         return 130
@@ -206,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
             "depthfusion: error: out of memory (try a smaller sphere.resolution or output size)",
             file=sys.stderr,
         )
-        return 1
+        return 2
 
 
 if __name__ == "__main__":

@@ -29,7 +29,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .atomic import atomic_path, ensure_writable_dir
+from ldm3d_core import limits
+
+from .atomic import atomic_path, check_replaceable, ensure_writable_dir
 from .errors import InputError
 from .procedural import PRESETS, build_scene, generate_panorama
 from .rgbd_io import write_depth16, write_rgb
@@ -37,6 +39,8 @@ from .rgbd_io import write_depth16, write_rgb
 log = logging.getLogger("depthfusion")
 
 MANIFEST = "manifest.csv"
+#: The most panoramas one run writes (a typo such as --count 10000000000 must not start).
+MAX_COUNT = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -111,11 +115,24 @@ def write_dataset(
 
     if count < 1:
         raise InputError(f"--count: must be at least 1, got {count}")
+    if count > MAX_COUNT:
+        raise InputError(f"--count: at most {MAX_COUNT} panoramas a run, got {count}")
     if width < 8 or width % 2:
         raise InputError(f"--width: must be an even number >= 8, got {width}")
+    try:
+        limits.check_pixels(width, width // 2, f"--width {width}")
+    except limits.LimitError as exc:
+        raise InputError(str(exc)) from None
     out = Path(out_dir)
     ensure_writable_dir(out / MANIFEST)
     plan = plan_items(count, presets, first_seed, holdout)
+    # Before any work: every file this run may write is absent, or the project's own.
+    check_replaceable(out / MANIFEST)
+    for preset, seed in plan:
+        names = _item_names(preset, seed)
+        if not all((out / n).exists() for n in names):
+            for name in names:
+                check_replaceable(out / name)
     items: list[DatasetItem] = []
     made = 0
     with progress(len(plan), "dataset", quiet=quiet, unit="pano") as bar:
@@ -127,12 +144,18 @@ def write_dataset(
     return items
 
 
+def _item_names(preset: str, seed: int) -> tuple[str, str, str]:
+    """An item's image, depth and caption file names."""
+    stem = f"{preset}_{seed:06d}"
+    return f"{stem}.png", f"{stem}_depth.png", f"{stem}.txt"
+
+
 def _write_item(
     out: Path, preset: str, seed: int, width: int, supersample: int, items: list[DatasetItem]
 ) -> int:
     """Write one item unless it is complete already; append it to ``items``; 1 if written."""
-    stem = f"{preset}_{seed:06d}"
-    image, depth, caption_path = f"{stem}.png", f"{stem}_depth.png", out / f"{stem}.txt"
+    image, depth, caption = _item_names(preset, seed)
+    caption_path = out / caption
     done = all((out / name).exists() for name in (image, depth, caption_path.name))
     if not done:
         scene = build_scene(preset, seed)

@@ -3,23 +3,23 @@
 - GLB: the seam-split mesh with the panorama as base-colour texture, double-sided, fully rough
   and non-metallic so viewers show the photo's colours; vertex count = rows*(cols+1) + 2*cols.
 - PLY: the welded, watertight mesh (rows*cols + 2 vertices) with per-vertex colours.
-- OBJ: textured, written with its .mtl and texture PNG beside it.
+- OBJ: textured, written with its .mtl (the texture as is: Kd 1, Ks 0) and texture PNG beside it.
 Every file is written to a temporary name and renamed into place when complete.
 """
 
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import trimesh
 from PIL import Image
 
-from .atomic import atomic_path, ensure_writable_dir
+from .atomic import atomic_path, atomic_paths
 from .errors import OutputError
 from .mesh import SphereMesh
+from .output_plan import obj_paths
 
 
 def textured_trimesh(
@@ -83,23 +83,35 @@ def export_mesh(mesh: SphereMesh, path: str | os.PathLike) -> Path:
     return path
 
 
+#: The OBJ's material: the texture as it is (Kd 1, no ambient or specular term, no lighting
+#: model beyond colour), so viewers show the panorama's colours, not trimesh's 40 % grey.
+_MTL = """# DepthFusion: the panorama texture shown as is (unlit)
+newmtl {name}
+Ka 0.000000 0.000000 0.000000
+Kd 1.000000 1.000000 1.000000
+Ks 0.000000 0.000000 0.000000
+Ns 0.000000
+d 1.000000
+illum 0
+map_Kd {texture}
+"""
+
+
 def _export_obj(mesh: SphereMesh, path: Path) -> None:
-    """OBJ + MTL + PNG: all written in a temporary folder, then moved in (the .obj last)."""
-    ensure_writable_dir(path)
-    stem = path.stem
+    """OBJ + MTL + PNG (``output_plan.obj_paths``), published together when all are complete."""
+    obj_path, mtl_path, png_path = obj_paths(path)
     tm = to_trimesh(mesh, textured=True)
-    tm.visual.material.name = stem  # names the texture file <stem>.png beside the .obj
-    text, files = trimesh.exchange.obj.export_obj(
-        tm, return_texture=True, mtl_name=f"{stem}.mtl", include_normals=False
+    name = "panorama"
+    tm.visual.material.name = name
+    text, _files = trimesh.exchange.obj.export_obj(
+        tm, return_texture=True, mtl_name=mtl_path.name, include_normals=False
     )
-    with tempfile.TemporaryDirectory(prefix=f".{stem}.", dir=path.parent) as tmpdir:
-        staged: list[tuple[Path, Path]] = []
-        for name, data in files.items():
-            tmp = Path(tmpdir) / name
-            tmp.write_bytes(data)
-            staged.append((tmp, path.parent / name))
-        tmp_obj = Path(tmpdir) / path.name
-        tmp_obj.write_text(text)
-        for src, dst in staged:
-            os.replace(src, dst)
-        os.replace(tmp_obj, path)
+    texture = tm.visual.material.baseColorTexture
+    lines = [ln for ln in text.splitlines() if not ln.startswith(("mtllib", "usemtl"))]
+    header = [f"mtllib {mtl_path.name}", f"usemtl {name}"]
+    first_face = next((i for i, ln in enumerate(lines) if ln.startswith("f ")), len(lines))
+    body = lines[:first_face] + header[1:] + lines[first_face:]
+    with atomic_paths([obj_path, mtl_path, png_path]) as (t_obj, t_mtl, t_png):
+        texture.save(t_png, format="PNG")
+        t_mtl.write_text(_MTL.format(name=name, texture=png_path.name), encoding="utf-8")
+        t_obj.write_text("\n".join([header[0], *body]) + "\n", encoding="utf-8")

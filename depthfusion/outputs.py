@@ -14,7 +14,9 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
+from .atomic import atomic_paths
 from .export import export_mesh
+from .output_plan import rgbd_paths, side_paths
 from .pipeline import SceneState
 from .pose import Pose
 from .rgbd_io import save_rgbd
@@ -29,12 +31,12 @@ def _mesh(state: SceneState, out, index: int) -> list[Path]:
 
 
 def _rgbd(state: SceneState, out, index: int) -> list[Path]:
-    path = Path(out.path)
-    depth_path = path.with_name(f"{path.stem}_depth.png")
-    preview_path = path.with_name(f"{path.stem}_depth_preview.png")
-    save_rgbd(state.rgbd, path, depth_path, preview_path)
+    paths = rgbd_paths(Path(out.path))
+    with atomic_paths(paths) as temps:  # the three files are published as a set
+        save_rgbd(state.rgbd, *temps, where=paths[1])
+    path, depth_path, preview_path = paths
     log.info("outputs[%d]: rgbd -> %s, %s, %s", index, path, depth_path.name, preview_path.name)
-    return [path, depth_path, preview_path]
+    return list(paths)
 
 
 # --- view outputs -----------------------------------------------------------------------------
@@ -89,12 +91,6 @@ class _Filtered:
         return self._apply().render_stereo(*args, **kwargs)
 
 
-def _side_paths(path: Path) -> tuple[Path, Path]:
-    return path.with_name(f"{path.stem}_left{path.suffix}"), path.with_name(
-        f"{path.stem}_right{path.suffix}"
-    )
-
-
 def _view_renderer(
     state: SceneState, out, size: tuple[int, int], single_frame: bool = False
 ) -> Callable[[Pose], Any]:
@@ -119,7 +115,7 @@ def _still(state: SceneState, out, index: int) -> list[Path]:
     p = out.pose
     pose = Pose(tuple(p.position), p.yaw, p.pitch, p.roll)
     frame = _view_renderer(state, out, tuple(out.size), single_frame=True)(pose)
-    paths = _side_paths(Path(out.path)) if out.layout == "left-right-files" else (Path(out.path),)
+    paths = side_paths(Path(out.path)) if out.layout == "left-right-files" else (Path(out.path),)
     frames = frame if out.layout == "left-right-files" else (frame,)
     for path, image in zip(paths, frames, strict=True):
         write_still(path, image)
@@ -149,7 +145,7 @@ def _sequence(
 
     poses, fps = state.poses()
     paths = (
-        list(_side_paths(Path(out.path))) if out.layout == "left-right-files" else [Path(out.path)]
+        list(side_paths(Path(out.path))) if out.layout == "left-right-files" else [Path(out.path)]
     )
     render = _view_renderer(state, out, size)
     with ExitStack() as stack:

@@ -1154,6 +1154,8 @@ class Preview:
         try:
             write_still(path, image)
         except DepthFusionError as exc:
+            if self.sync:  # an automated run (--frames/--script) fails with the reason
+                raise
             self.message(f"screenshot not saved: {exc}")
             return
         self.message(f"screenshot saved: {path}")
@@ -1304,6 +1306,23 @@ def open_preview(
     return Preview(window, files, rgbd, mesh, **options)
 
 
+def check_screenshot_path(path: Path) -> None:
+    """A screenshot path that can be written without destroying anything: .png/.jpg, not a
+    folder, and not an existing file that depthfusion did not write (unless --overwrite)."""
+    from .atomic import check_replaceable
+    from .writers import STILL_FORMATS
+
+    if path.suffix.lower() not in STILL_FORMATS:
+        raise DepthFusionError(f"--screenshot {path}: must end in .png or .jpg")
+    for parent in path.parents:
+        if parent.exists() and not parent.is_dir():
+            raise DepthFusionError(f"--screenshot {path}: {parent} is a file, not a folder")
+    try:
+        check_replaceable(path)
+    except DepthFusionError as exc:
+        raise DepthFusionError(f"--screenshot {exc}") from None
+
+
 def run_preview(
     scene_path: str | Path,
     overrides: Sequence[str] = (),
@@ -1334,6 +1353,8 @@ def run_preview(
         raise DepthFusionError(f"--size must be two positive integers, got {width} {height}")
     if frames is not None and frames < 1:
         raise DepthFusionError(f"--frames must be >= 1, got {frames}")
+    if screenshot:
+        check_screenshot_path(Path(screenshot))
     window = GlfwWindow() if backend == "window" else HeadlessWindow(ctx)
     window.init()  # fails fast without a display
     try:
@@ -1426,6 +1447,11 @@ def add_preview_arguments(p: argparse.ArgumentParser) -> None:
         help="where F12 saves; with --frames the last frame is saved here",
     )
     p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="let --screenshot replace an existing file that depthfusion did not write",
+    )
+    p.add_argument(
         "--script",
         type=Path,
         metavar="FILE",
@@ -1462,8 +1488,15 @@ def add_preview_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def cmd_preview(args: argparse.Namespace) -> int:
+    from .atomic import allow_overwrite
     from .cli import resolve_scene_arg
 
+    with allow_overwrite(args.overwrite):
+        _run_preview_args(args, resolve_scene_arg)
+    return 0
+
+
+def _run_preview_args(args: argparse.Namespace, resolve_scene_arg) -> None:
     run_preview(
         resolve_scene_arg(args.scene),
         args.set,
@@ -1476,7 +1509,6 @@ def cmd_preview(args: argparse.Namespace) -> int:
         render_scale=args.render_scale,
         speed=args.speed,
     )
-    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -52,6 +52,7 @@ import cv2
 import numpy as np
 import OpenEXR
 
+from ldm3d_core import files, limits
 from ldm3d_core.codec import (
     DEPTH16_MAX,
     float_to_depth16,
@@ -110,11 +111,19 @@ def _exts(exts: tuple[str, ...]) -> str:
 
 
 def _existing_file(path: PathLike) -> Path:
+    """An existing regular file (no FIFO or device) whose header claims no more pixels than
+    the documented limit (``ldm3d_core.limits``): checked before any decoding, so a
+    decompression bomb costs a header read."""
     p = Path(path)
-    if not p.exists():
-        raise InputError(f"{p}: file not found")
-    if p.is_dir():
-        raise InputError(f"{p}: is a folder, not a file")
+    try:
+        files.regular_file(p)
+        size = limits.image_size(p)
+        if size is not None:
+            limits.check_pixels(*size, str(p))
+    except (files.FileSafetyError, limits.LimitError) as exc:
+        raise InputError(str(exc)) from None
+    except OSError as exc:
+        raise InputError(f"{p}: cannot read file ({exc.strerror})") from None
     return p
 
 
@@ -600,9 +609,13 @@ def save_rgbd(
     rgb_path: PathLike,
     depth_path: PathLike,
     preview_path: PathLike | None = None,
+    *,
+    where: PathLike | None = None,
 ) -> None:
     """Write an RGBD panorama: colour via :func:`write_rgb`, depth by ``depth_path``'s type,
     and optionally a colour-mapped depth preview (:func:`write_depth_preview`).
+
+    ``where`` names the depth file in messages (when the paths are temporaries).
 
     - ``.png``: 16-bit normalised disparity (:func:`write_depth16`); a metric range is not
       stored, so read it back with ``units="disparity"``.
@@ -619,7 +632,9 @@ def save_rgbd(
         write_depth_preview(preview_path, rgbd.depth)
     if ext == ".png":
         if rgbd.is_metric:
-            logger.info("%s: writing normalised disparity; the metric range is not stored", dp)
+            logger.info(
+                "%s: writing normalised disparity; the metric range is not stored", where or dp
+            )
         write_depth16(dp, rgbd.depth)
         return
     values = rgbd.distance() if rgbd.is_metric else rgbd.depth

@@ -8,12 +8,22 @@ Scene files load with ``yaml.safe_load``: a file from a stranger cannot run code
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
+from ldm3d_core import files, limits
 from ldm3d_core.validation import format_validation_error as _format_validation_error
 
 from .camera_path import CameraPath, Keyframe, preset_path
@@ -45,6 +55,45 @@ def _check_fov(value: float | None) -> float | None:
 def _check_size(value: Size) -> Size:
     if value[0] <= 0 or value[1] <= 0:
         raise ValueError(f"size must be two positive integers [width, height], got {list(value)}")
+    cap = limits.max_frame_pixels()
+    if value[0] * value[1] > cap:
+        raise ValueError(
+            f"size {value[0]}x{value[1]} is above the limit of {cap / 1e6:.0f} M pixels a frame "
+            "(raise it with DEPTHFUSION_MAX_FRAME_PIXELS)"
+        )
+    return value
+
+
+def _check_suffix(path: Path, allowed: tuple[str, ...], what: str) -> Path:
+    if path.suffix.lower() not in allowed:
+        names = ", ".join(allowed[:-1]) + f" or {allowed[-1]}"
+        raise ValueError(f"{what} path must end in {names}, got '{path.name}'")
+    return path
+
+
+_BITRATE = re.compile(r"\d+(\.\d+)?[kKmMgG]?")
+#: x264's and x265's speed presets (both encoders use the same names).
+ENCODER_PRESETS = (
+    "ultrafast", "superfast", "veryfast", "faster", "fast",
+    "medium", "slow", "slower", "veryslow", "placebo",
+)  # fmt: skip
+STILL_SUFFIXES = (".png", ".jpg", ".jpeg")
+VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v")
+
+
+def _check_bitrate(value: str | None) -> str | None:
+    if value is not None and not _BITRATE.fullmatch(str(value)):
+        raise ValueError(
+            f"bitrate must be a number with an optional k, M or G (like '20M'), got {value!r}"
+        )
+    return value
+
+
+def _check_encoder_preset(value: str | None) -> str | None:
+    if value is not None and value not in ENCODER_PRESETS:
+        raise ValueError(
+            f"encoder preset must be one of {', '.join(ENCODER_PRESETS)}, got {value!r}"
+        )
     return value
 
 
@@ -66,6 +115,7 @@ class ProceduralSource(_Model):
     def _even(cls, v: int) -> int:
         if v % 2:
             raise ValueError(f"width must be even, got {v}")
+        limits.check_pixels(v, v // 2, f"a {v}-wide panorama")
         return v
 
 
@@ -92,8 +142,8 @@ class Img2Img(_Model):
 class Generation(_Model):
     seed: int = 0
     """Random seed of the diffusion sampler."""
-    steps: int = Field(50, ge=1)
-    """Denoising steps."""
+    steps: int = Field(50, ge=1, le=1000)
+    """Denoising steps (at most 1000, the training schedule's length)."""
     guidance: float = Field(5.0, ge=0)
     """Classifier-free guidance scale (the paper finds about 5 best)."""
     scheduler: Literal["ddim", "dpm++", "dpm", "euler"] = "ddim"
@@ -101,7 +151,19 @@ class Generation(_Model):
     negative_prompt: str = ""
     """What the image should not contain."""
     width: int | None = Field(None, ge=64)
-    """Generated panorama width (height = width / 2); default: the model's native size (1024 for Intel/ldm3d-pano, 256 for the embedded model)."""
+    """Generated panorama width, a multiple of 16 (height = width / 2); default: the model's native size (1024 for Intel/ldm3d-pano, 256 for the embedded model)."""
+
+    @field_validator("width")
+    @classmethod
+    def _latent_multiple(cls, v: int | None) -> int | None:
+        if v is not None:
+            if v % 16:
+                raise ValueError(
+                    f"width must be a multiple of 16 (the height, width / 2, a multiple of 8 "
+                    f"for the latents), got {v}; e.g. {v + (-v) % 16}"
+                )
+            limits.check_pixels(v, v // 2, f"a {v}-wide panorama")
+        return v
 
 
 class Source(_Model):
@@ -194,6 +256,12 @@ class Sphere(_Model):
     def _even(cls, v: int) -> int:
         if v % 2:
             raise ValueError(f"resolution must be even, got {v}")
+        cap = limits.max_mesh_columns()
+        if v > cap:
+            raise ValueError(
+                f"resolution {v} is above the limit of {cap} columns "
+                "(raise it with DEPTHFUSION_MAX_MESH_COLUMNS)"
+            )
         return v
 
 
@@ -348,17 +416,18 @@ class MeshOutput(_OutputBase):
     kind: Literal["mesh"]
     """Export the displaced sphere: .glb (textured), .ply (vertex colours) or .obj (+ .mtl, texture)."""
 
-    @field_validator("path")
-    @classmethod
-    def _ext(cls, v: Path) -> Path:
-        if v.suffix.lower() not in (".glb", ".ply", ".obj"):
-            raise ValueError(f"mesh path must end in .glb, .ply or .obj, got '{v.name}'")
-        return v
+    _ext = field_validator("path")(
+        classmethod(lambda cls, v: _check_suffix(v, (".glb", ".ply", ".obj"), "mesh"))
+    )
 
 
 class RGBDOutput(_OutputBase):
     kind: Literal["rgbd"]
     """Write the RGBD panorama: RGB to path, 16-bit depth to <stem>_depth.png, preview to <stem>_depth_preview.png."""
+
+    _ext = field_validator("path")(
+        classmethod(lambda cls, v: _check_suffix(v, (*STILL_SUFFIXES, ".exr"), "rgbd"))
+    )
 
 
 class StillOutput(_ViewOutput):
@@ -368,6 +437,10 @@ class StillOutput(_ViewOutput):
     """sbs, sbs-half, tb, anaglyph, mono or left-right-files."""
     pose: PoseSpec = Field(default_factory=PoseSpec)
     """The camera pose."""
+
+    _ext = field_validator("path")(
+        classmethod(lambda cls, v: _check_suffix(v, STILL_SUFFIXES, "still"))
+    )
 
 
 class VideoOutput(_ViewOutput):
@@ -380,10 +453,31 @@ class VideoOutput(_ViewOutput):
     preset: str = "medium"
     """x264 speed preset (ultrafast ... veryslow)."""
 
+    _ext = field_validator("path")(
+        classmethod(lambda cls, v: _check_suffix(v, VIDEO_SUFFIXES, "video"))
+    )
+    _bitrate = field_validator("bitrate")(classmethod(lambda cls, v: _check_bitrate(v)))
+    _preset = field_validator("preset")(classmethod(lambda cls, v: _check_encoder_preset(v)))
+
 
 class FramesOutput(_ViewOutput):
     kind: Literal["frames"]
-    """A PNG sequence along the camera path, in the folder `path`."""
+    """A PNG sequence along the camera path, in the folder `path` (or files named by a pattern like shots/f_%05d.png)."""
+
+    @field_validator("path")
+    @classmethod
+    def _folder_or_pattern(cls, v: Path) -> Path:
+        patterns = re.findall(r"%0?\d*d", v.name)
+        if patterns:
+            if len(patterns) != 1 or "%" in re.sub(r"%0?\d*d", "", v.name):
+                raise ValueError(f"a frame pattern needs exactly one %d or %05d, got '{v.name}'")
+            return _check_suffix(v, STILL_SUFFIXES, "frame pattern")
+        if v.suffix.lower() in (*STILL_SUFFIXES, *VIDEO_SUFFIXES):
+            raise ValueError(
+                f"frames path '{v.name}' names a file; give a folder, or a pattern like "
+                f"'{v.stem}_%05d{v.suffix if v.suffix.lower() in STILL_SUFFIXES else '.png'}'"
+            )
+        return v
 
 
 class VR360Output(_OutputBase):
@@ -420,6 +514,14 @@ class VR360Output(_OutputBase):
     quality: int = Field(95, ge=1, le=100)
     """JPEG quality of a still."""
 
+    _ext = field_validator("path")(
+        classmethod(lambda cls, v: _check_suffix(v, (*STILL_SUFFIXES, ".mp4"), "vr360"))
+    )
+    _bitrate = field_validator("bitrate")(classmethod(lambda cls, v: _check_bitrate(v)))
+    _preset = field_validator("encoder_preset")(
+        classmethod(lambda cls, v: _check_encoder_preset(v))
+    )
+
 
 Output = Annotated[
     MeshOutput | RGBDOutput | StillOutput | VideoOutput | FramesOutput | VR360Output,
@@ -438,6 +540,25 @@ class Scene(_Model):
     """Stereo settings."""
     outputs: list[Output] = Field(min_length=1)
     """What to write."""
+
+    # Set by load_scene: the scene file (an input no output may replace) and the folder
+    # outputs must stay in (-o, else the scene file's folder). None for scenes built in code.
+    _origin: Path | None = PrivateAttr(None)
+    _output_root: Path | None = PrivateAttr(None)
+    _label: str | None = PrivateAttr(None)
+
+    @property
+    def label(self) -> str | None:
+        """The scene file as the user named it (error messages start with it)."""
+        return self._label
+
+    @property
+    def origin(self) -> Path | None:
+        return self._origin
+
+    @property
+    def output_root(self) -> Path | None:
+        return self._output_root
 
 
 # --- loading ----------------------------------------------------------------------------------
@@ -510,16 +631,27 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
     return data
 
 
+#: A scene file is a page of YAML; anything this large is not one (and /dev/zero is refused).
+MAX_SCENE_FILE_BYTES = 4 * 1024 * 1024
+
+
 def read_scene_data(path: Path) -> dict[str, Any]:
-    """The raw mapping of a scene file, read with the safe YAML loader."""
+    """The raw mapping of a scene file, read with the safe YAML loader (duplicate keys are
+    errors)."""
     try:
+        files.regular_file(path, "scene file")
+        if Path(path).stat().st_size > MAX_SCENE_FILE_BYTES:
+            raise SceneError(
+                f"{path}: not a scene file (larger than {MAX_SCENE_FILE_BYTES >> 20} MB)"
+            )
         text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SceneError(f"{path}: file not found") from None
+    except files.FileSafetyError as exc:
+        message = str(exc).replace("scene file not found", "file not found")
+        raise SceneError(message) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise SceneError(f"{path}: cannot read scene file ({exc})") from None
     try:
-        data = yaml.safe_load(text)
+        data = files.load_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -551,6 +683,7 @@ def resolve_paths(scene: Scene, scene_dir: Path, output_dir: Path | None = None)
     out_base = output_dir if output_dir is not None else scene_dir
     for out in scene.outputs:
         out.path = _resolve(out_base, out.path)
+    scene._output_root = out_base.expanduser().resolve()
     return scene
 
 
@@ -569,7 +702,10 @@ def load_scene(
         scene.camera.build_path()  # preset names and parameters, keyframe order
     except SceneError as exc:
         raise SceneError(f"{path}: {exc}") from None
-    return resolve_paths(scene, path.resolve().parent, Path(output_dir) if output_dir else None)
+    scene = resolve_paths(scene, path.resolve().parent, Path(output_dir) if output_dir else None)
+    scene._origin = path.resolve()
+    scene._label = str(path)
+    return scene
 
 
 def _check_finite(data: Any, origin: str, loc: str = "") -> None:

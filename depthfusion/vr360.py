@@ -283,6 +283,13 @@ def resolve_vr360(spec: VR360Spec) -> VR360Settings:
         )
     if spec.bitrate is None and (crf is None or not 0 <= int(crf) <= 51):
         raise VR360Error(f"{where}: crf must be in [0, 51], got {crf!r}")
+    if spec.bitrate is None and int(crf) == 0:
+        # crf 0 is lossless, which x264/x265 encode only outside the profiles players expect
+        # (High / Main): ffmpeg would fail after the first frames were rendered.
+        raise VR360Error(
+            f"{where}: crf 0 (lossless) is not encodable in the {codec.upper()} profile 360 "
+            "players decode; use crf 1 or more"
+        )
     label = f"{frame[0]}x{frame[1]}"
     if preset.limits and codec in preset.limits:
         max_side, max_pixels = preset.limits[codec]
@@ -480,6 +487,8 @@ def _write_video(
                     video.write(frame)
                     bar.update()
             inject_spherical(raw, tagged, settings.stereo_mode)
+        except OutputError as exc:  # name the output, not the encoder's temporary file
+            raise OutputError(str(exc).replace(str(raw), str(settings.path))) from None
         finally:
             raw.unlink(missing_ok=True)
 

@@ -12,11 +12,15 @@ chroma): callers round the render size up with :func:`even_size` *before* render
 from __future__ import annotations
 
 import contextlib
+import errno
+import logging
 import numbers
 import os
 import queue
 import re
 import shutil
+import signal
+import subprocess
 import tempfile
 import threading
 from collections.abc import Sequence
@@ -27,8 +31,12 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from ldm3d_core import files
+
 from .atomic import atomic_path, ensure_writable_dir
 from .errors import OutputError
+
+log = logging.getLogger("depthfusion")
 
 __all__ = [
     "FramesWriter",
@@ -62,8 +70,29 @@ def progress(total: int, desc: str = "frames", quiet: bool = False, **kwargs) ->
 
 
 class _Abort(BaseException):
-    """Thrown into imageio-ffmpeg's writer generator: its ``BaseException`` branch kills ffmpeg
-    at once instead of waiting for it to encode what it has buffered."""
+    """The exception an aborted writer hands its atomic context, so that the temporary file is
+    discarded (never published)."""
+
+
+_SYSTEM_ERRORS = tuple(
+    os.strerror(code).lower()
+    for code in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EACCES, errno.EROFS, errno.EIO)
+)
+
+
+def _ffmpeg_reason(messages: str, returncode: int | None) -> str:
+    lines = [ln.strip() for ln in messages.splitlines() if ln.strip()]
+    for line in lines:
+        if any(text in line.lower() for text in _SYSTEM_ERRORS):
+            return line
+    if returncode is not None and returncode < 0:
+        with contextlib.suppress(ValueError):
+            sig = signal.Signals(-returncode)
+            return f"killed by {sig.name} ({signal.strsignal(sig) or 'signal'})"
+    errors = [ln for ln in lines if "[error]" in ln.lower() or "error" in ln.lower().split()]
+    if errors or lines:
+        return (errors or lines)[0 if errors else -1]
+    return f"exit status {returncode}" if returncode is not None else "no message"
 
 
 class VideoWriter:
@@ -138,7 +167,12 @@ class VideoWriter:
             out += ["-crf", str(int(crf))]
         filters = ["vflip"] if flip_vertical else []
         if color == "bt709":
+            # scale converts with the BT.709 matrix; setparams tags the frames' primaries and
+            # transfer too (scale alone leaves them "unknown", overriding -color_* below).
             filters.append("scale=out_color_matrix=bt709:out_range=tv")
+            filters.append(
+                "setparams=range=tv:color_primaries=bt709:color_trc=bt709:colorspace=bt709"
+            )
             out += ["-colorspace", "bt709", "-color_primaries", "bt709", "-color_trc", "bt709"]
             out += ["-color_range", "tv"]
         if filters:
@@ -158,7 +192,8 @@ class VideoWriter:
         self._atomic = None  # the atomic_path context while open
         self._tmp: Path | None = None
         self._gen = None
-        self._proc = None
+        self._proc: subprocess.Popen | None = None
+        self._stderr = None
         self._queue: queue.Queue | None = None
         self._thread: threading.Thread | None = None
         self._worker_error: BaseException | None = None
@@ -195,9 +230,23 @@ class VideoWriter:
 
     # -- writing --
 
-    def _start(self, frame: np.ndarray) -> None:
+    def _command(self, path: Path, channels: int) -> list[str]:
+        """The ffmpeg command line (what imageio-ffmpeg's ``write_frames`` runs, with our
+        output parameters; its ffmpeg binary)."""
         import imageio_ffmpeg
 
+        fps = self.fps if isinstance(self.fps, Fraction) else Fraction(self.fps).limit_denominator()
+        cmd = [
+            imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-f", "rawvideo", "-vcodec", "rawvideo",
+            "-s", f"{self.size[0]}x{self.size[1]}",
+            "-pix_fmt", "rgb24" if channels == 3 else "rgba", "-r", str(fps),
+            "-i", "-", "-an", "-vcodec", self._codec, "-pix_fmt", "yuv420p",
+        ]  # fmt: skip
+        if self._bitrate is not None:
+            cmd += ["-b:v", str(self._bitrate)]
+        return [*cmd, "-v", self._log_level, *self._output_params, str(path)]
+
+    def _start(self, frame: np.ndarray) -> None:
         h, w, c = frame.shape
         if self.size is None:
             self.size = self._check_size(w, h)
@@ -205,23 +254,17 @@ class VideoWriter:
         self._atomic = atomic_path(self.path)
         self._tmp = self._atomic.__enter__()
         try:
-            self._gen = imageio_ffmpeg.write_frames(
-                str(self._tmp),
-                self.size,
-                pix_fmt_in="rgb24" if c == 3 else "rgba",
-                pix_fmt_out="yuv420p",
-                fps=self.fps,
-                quality=None,
-                bitrate=self._bitrate,
-                codec=self._codec,
-                macro_block_size=1,  # sizes are checked even; never let it rescale
-                ffmpeg_log_level=self._log_level,
-                output_params=list(self._output_params),
+            # ffmpeg's messages go to a file, not the terminal: the error names its last line,
+            # and --verbose shows all of it.
+            self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - closed in close()/abort()
+            self._proc = subprocess.Popen(
+                self._command(self._tmp, c),
+                stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL,
+                stderr=self._stderr,
+                start_new_session=True,  # Ctrl-C reaches us, and we stop ffmpeg ourselves
             )
-            self._gen.send(None)  # starts ffmpeg
-            # The Popen object, to check ffmpeg's exit status (write_frames does not).
-            frame_locals = self._gen.gi_frame.f_locals if self._gen.gi_frame else {}
-            self._proc = frame_locals.get("p")
+            self._gen = self._proc.stdin
         except BaseException as exc:
             self._gen = None
             self._atomic.__exit__(type(exc), exc, exc.__traceback__)
@@ -234,6 +277,29 @@ class VideoWriter:
             self._thread = threading.Thread(target=self._worker, name="VideoWriter", daemon=True)
             self._thread.start()
 
+    def _ffmpeg_messages(self) -> str:
+        """What ffmpeg printed (read once it has stopped); logged at debug level."""
+        if self._stderr is None:
+            return ""
+        try:
+            self._stderr.seek(0)
+            text = self._stderr.read().decode("utf-8", "replace")
+        except (OSError, ValueError):
+            return ""
+        if text.strip():
+            log.debug("ffmpeg (%s):\n%s", self.path.name, text.rstrip())
+        return text
+
+    def _ffmpeg_reason(self, messages: str | None = None) -> str:
+        """Why ffmpeg stopped: the line of its messages that names a system error (disk full,
+        file too large, permission denied), else its last line, else how it exited."""
+        if self._proc is not None and self._proc.poll() is None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self._proc.wait(timeout=5)
+        if messages is None:
+            messages = self._ffmpeg_messages()
+        return _ffmpeg_reason(messages, self._proc.returncode if self._proc else None)
+
     def _worker(self) -> None:
         assert self._queue is not None
         while True:
@@ -243,14 +309,14 @@ class VideoWriter:
             if self._worker_error is not None or self._stop_worker:
                 continue  # drain, so that a producer blocked on put() wakes up
             try:
-                self._gen.send(item)
+                self._gen.write(item)
             except BaseException as exc:  # reported by the next write()/close()
                 self._worker_error = exc
 
     def _pipe_error(self, exc: BaseException) -> OutputError:
         return OutputError(
-            f"{self.path}: ffmpeg stopped after {self.frames_written} frames "
-            f"(its message is above): {str(exc).splitlines()[0]}"
+            f"{self.path}: ffmpeg stopped after {self.frames_written} frames: "
+            f"{self._ffmpeg_reason()}"
         )
 
     def write(self, frame: np.ndarray) -> None:
@@ -285,7 +351,7 @@ class VideoWriter:
             self._queue.put(frame.copy())
         else:
             try:
-                self._gen.send(frame)
+                self._gen.write(frame)
             except OSError as exc:
                 raise self._pipe_error(exc) from None
         self.frames_written += 1
@@ -303,11 +369,18 @@ class VideoWriter:
                 self._thread.join()
                 if self._worker_error is not None:
                     raise self._pipe_error(self._worker_error)
-            self._gen.close()  # closes ffmpeg's stdin and waits for it
+            try:
+                self._gen.close()  # ffmpeg sees the end of its input and finishes the file
+            except OSError as exc:
+                raise self._pipe_error(exc) from None
             self._gen = None
-            rc = self._proc.returncode if self._proc is not None else 0
-            if rc not in (0, None):
-                raise OutputError(f"{self.path}: ffmpeg failed (exit status {rc}; message above)")
+            rc = self._proc.wait()
+            messages = self._ffmpeg_messages()
+            self._stderr.close()
+            self._stderr = None
+            if rc != 0:
+                reason = _ffmpeg_reason(messages, rc)
+                raise OutputError(f"{self.path}: ffmpeg failed: {reason}")
             if self._tmp is None or not self._tmp.exists() or self._tmp.stat().st_size == 0:
                 raise OutputError(f"{self.path}: ffmpeg produced no output")
         except BaseException as exc:
@@ -333,11 +406,15 @@ class VideoWriter:
             self._thread.join()
             self._thread = None
         if self._gen is not None:
-            with contextlib.suppress(_Abort, StopIteration, OSError):
-                self._gen.throw(_Abort())
+            with contextlib.suppress(OSError):
+                self._gen.close()
             self._gen = None
         if self._proc is not None:
             self._proc.wait()
+        if self._stderr is not None:
+            self._ffmpeg_messages()
+            self._stderr.close()
+            self._stderr = None
         if self._atomic is not None:
             atomic, self._atomic = self._atomic, None
             if exc_type is None:
@@ -399,15 +476,19 @@ _PRINTF = re.compile(r"%0?(\d*)d")
 
 
 class FramesWriter:
-    """An image sequence, one file per frame.
+    """An image sequence, one file per frame, published only when complete.
 
     * ``FramesWriter("out/frames")`` writes ``out/frames/frame_000000.png``, ... into a temporary
-      folder renamed into place when done: atomic as a whole, and an earlier ``out/frames``
-      folder is replaced (so no stale frames of a longer earlier run survive).
+      folder renamed into place when done. An earlier ``out/frames`` is replaced only when this
+      project wrote it and nothing else was added (its manifest says so), so no stale frames of
+      a longer earlier run survive and nothing of the user's is deleted; any other folder or a
+      file there is an OutputError before the first frame.
     * ``FramesWriter("out/shot_%05d.jpg")`` (printf-style pattern): frames are written into a
-      temporary folder beside, then moved into ``out/`` when done, after removing files that
-      match the same pattern. Each file appears complete and the sequence appears only on
-      success, but the move itself is not a single atomic step, and ``out/`` is shared.
+      temporary folder beside, then moved into ``out/`` when done; frames of an earlier run
+      that match the pattern are removed only when the project wrote them. A matching file the
+      project did not write is an OutputError before the first frame (never mixed in or
+      deleted). Each file appears complete and the sequence only on success, but the move
+      itself is not a single atomic step, and ``out/`` is shared.
 
     ``start`` is the first frame number. Frames are (H, W, 3) uint8 RGB (gray/RGBA for PNG).
     PNG uses compression level ``png_compression`` (1 = fast, the default: this is an
@@ -422,6 +503,8 @@ class FramesWriter:
         png_compression: int = 1,
         quality: int = 95,
     ) -> None:
+        from .output_plan import frame_matcher
+
         path = Path(path)
         match = _PRINTF.search(path.name)
         if match:
@@ -430,10 +513,7 @@ class FramesWriter:
             self.folder = path.parent
             self.pattern = path.name
             self.suffix = path.suffix.lower()
-            prefix, suffix = path.name[: match.start()], path.name[match.end() :]
-            width = match.group(1)
-            digits = rf"\d{{{int(width)},}}" if width else r"\d+"
-            self._matches = re.compile(re.escape(prefix) + digits + re.escape(suffix) + r"\Z")
+            self._matches = frame_matcher(path.name)
         else:
             self.folder = path
             self.pattern = "frame_%06d.png"
@@ -454,11 +534,22 @@ class FramesWriter:
             self._atomic = atomic_path(self.folder, directory=True)
             self._tmp = self._atomic.__enter__()
         else:
-            self.folder.mkdir(parents=True, exist_ok=True)
             ensure_writable_dir(self.folder / self.pattern)
-            self._tmp = Path(
-                tempfile.mkdtemp(prefix=f".{path.stem}.", suffix=".partial", dir=self.folder)
-            )
+            for old in self._strays():
+                raise OutputError(
+                    f"{old}: matches the frame pattern and was not written by depthfusion; "
+                    "not replaced or mixed into this sequence (move it away)"
+                )
+            self._tmp = files.temporary_name(self.folder / self.pattern, directory=True)
+            self._tmp.mkdir()
+
+    def _strays(self) -> list[Path]:
+        """Files matching the pattern that the project did not write."""
+        return [
+            old
+            for old in sorted(self.folder.iterdir())
+            if self._matches.match(old.name) and not files.is_owned(old)
+        ]
 
     def __enter__(self) -> FramesWriter:
         return self
@@ -479,7 +570,11 @@ class FramesWriter:
             raise OutputError(f"{self.path}: write() after close()")
         name = self.frame_name(self.start + self.frames_written)
         data = _encode_image(frame, self.suffix, str(self.path), **self._opts)
-        (self._tmp / name).write_bytes(data)
+        try:
+            (self._tmp / name).write_bytes(data)
+        except OSError as exc:
+            self.abort()
+            raise OutputError(f"{self.folder / name}: cannot write ({exc.strerror})") from None
         self.frames_written += 1
         return self.folder / name
 
@@ -493,11 +588,26 @@ class FramesWriter:
             atomic.__exit__(None, None, None)
             return
         try:
-            for old in self.folder.iterdir():
-                if old.is_file() and self._matches.match(old.name):
+            strays = self._strays()
+            if strays:
+                raise OutputError(
+                    f"{strays[0]}: appeared while rendering and was not written by depthfusion; "
+                    "the sequence was not published"
+                )
+            new = sorted(self._tmp.iterdir())
+            names = {p.name for p in new}
+            for final in (self.folder / n for n in names):
+                files.check_replaceable(final)
+            for old in self.folder.iterdir():  # stale frames of a longer earlier run
+                if old.name not in names and self._matches.match(old.name) and files.is_owned(old):
                     old.unlink()
-            for new in sorted(self._tmp.iterdir()):
-                os.replace(new, self.folder / new.name)
+            for src in new:
+                os.replace(src, self.folder / src.name)
+            files.record_written(self.folder, sorted(names))
+        except files.FileSafetyError as exc:
+            raise OutputError(str(exc)) from None
+        except OSError as exc:
+            raise OutputError(f"{self.path}: cannot publish the frames ({exc.strerror})") from None
         finally:
             shutil.rmtree(self._tmp, ignore_errors=True)
 

@@ -153,7 +153,7 @@ def test_error_output_folder_not_writable(tmp_path):
     scene = make_panorama(tmp_path)
     (tmp_path / "blocker").write_text("a file where a folder should be")
     _expect_error(
-        ["render", str(scene), "-o", str(tmp_path / "blocker")], "cannot create output folder"
+        ["render", str(scene), "-o", str(tmp_path / "blocker")], "blocker is a file, not a folder"
     )
 
 

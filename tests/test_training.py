@@ -297,8 +297,8 @@ def test_diffusion_learns_and_saves_a_loadable_model(micro, tmp_path):
     out = pipe.txt2rgbd("a red room", height=RES, width=RES, num_inference_steps=2, seed=0)
     assert out.depth.shape == (1, RES, RES) and np.isfinite(out.depth).all()
     saved = load_file(result.model_dir / "unet" / "diffusion_pytorch_model.safetensors")
-    ema = torch.load(
-        list_checkpoints(result.output_dir)[-1] / "custom_checkpoint_1.pkl", weights_only=False
+    ema = torch.load(  # checkpoint files are plain data: weights_only reads them
+        list_checkpoints(result.output_dir)[-1] / "custom_checkpoint_1.pkl", weights_only=True
     )
     live = load_file(list_checkpoints(result.output_dir)[-1] / "model.safetensors")
     name = "conv_out.weight"
@@ -597,6 +597,189 @@ def test_cli_trains_and_resumes(micro, tmp_path, capsys):
     assert state["step"] == 3
 
 
+# -- checkpoints hold data only -----------------------------------------------------------
+
+
+class _Payload:
+    """Unpickling this runs a shell command that creates ``marker``."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (os.system, (f"touch '{self.marker}'",))
+
+
+@pytest.fixture(scope="module")
+def checkpointed(micro, tmp_path_factory) -> Path:
+    """A diffusion run (EMA on: LR schedule and EMA are registered objects) stopped after
+    step 1 with its checkpoint; tests copy it before tampering with it."""
+    out = tmp_path_factory.mktemp("ckpt") / "run"
+    cfg = diff_config(
+        micro,
+        out,
+        train={"max_steps": 2, "batch_size": 2},
+        diffusion={"ema": {"enabled": True, "decay": 0.9}},
+        checkpoint={"every": 1},
+    )
+    train_diffusion(load_config(None, "diffusion", data=cfg), stop_after=1)
+    return out
+
+
+def _copy_run(run: Path, tmp_path: Path) -> tuple[Path, Path, Path]:
+    """(config file, run folder, its checkpoint) of a copy of ``run``."""
+    import shutil
+
+    out = tmp_path / "run"
+    shutil.copytree(run, out)
+    cfg = yaml.safe_load((out / "config.yaml").read_text())
+    cfg["output_dir"] = str(out)
+    path = tmp_path / "run.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path, out, list_checkpoints(out)[-1]
+
+
+def _to_accelerate_layout(ckpt: Path) -> None:
+    """Rewrite a checkpoint's RNG files as accelerate's save_state and earlier versions of
+    this project wrote them (random_states_0.pkl, rng_0.pt), and drop the format mark."""
+    import random
+
+    tensors = load_file(ckpt / "rng_0.safetensors")
+    data = json.loads((ckpt / "rng_0.json").read_text())
+    py, npy = data["python"], data["numpy"]
+    states = {
+        "step": 0,
+        "random_state": (py["version"], tuple(py["state"]), py["gauss_next"]),
+        "numpy_random_seed": (
+            npy["kind"],
+            np.asarray(npy["keys"], dtype=np.uint32),
+            npy["pos"],
+            npy["has_gauss"],
+            npy["cached_gaussian"],
+        ),
+        "torch_manual_seed": tensors["torch_cpu"],
+    }
+    random.setstate(states["random_state"])  # (a valid state: setstate accepts it)
+    torch.save(states, ckpt / "random_states_0.pkl")
+    torch.save(tensors["generator"], ckpt / "rng_0.pt")
+    (ckpt / "rng_0.json").unlink()
+    (ckpt / "rng_0.safetensors").unlink()
+    state = json.loads((ckpt / "train_state.json").read_text())
+    del state["format"]
+    (ckpt / "train_state.json").write_text(json.dumps(state))
+
+
+def test_checkpoint_files_are_plain_data(checkpointed):
+    ckpt = list_checkpoints(checkpointed)[-1]
+    names = sorted(p.name for p in ckpt.iterdir())
+    assert names == [
+        "custom_checkpoint_0.pkl",  # LR schedule
+        "custom_checkpoint_1.pkl",  # EMA
+        "model.safetensors",
+        "optimizer.bin",
+        "rng_0.json",
+        "rng_0.safetensors",
+        "train_state.json",
+    ]
+    for name in ("custom_checkpoint_0.pkl", "custom_checkpoint_1.pkl", "optimizer.bin"):
+        torch.load(ckpt / name, weights_only=True)  # no object but tensors and plain data
+    assert set(load_file(ckpt / "rng_0.safetensors")) == {"torch_cpu", "generator"}
+    assert json.loads((ckpt / "train_state.json").read_text())["format"] == 2
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "optimizer.bin",
+        "custom_checkpoint_0.pkl",  # accelerate's load_state unpickles these fully
+        "custom_checkpoint_1.pkl",
+        "rng_0.json",
+        "rng_0.safetensors",
+        "model.safetensors",
+        "random_states_0.pkl",  # an older checkpoint's RNG pickle
+    ],
+)
+def test_resume_refuses_a_malicious_pickle(checkpointed, tmp_path, capsys, name):
+    cfg, run, ckpt = _copy_run(checkpointed, tmp_path)
+    if name == "random_states_0.pkl":
+        _to_accelerate_layout(ckpt)
+    marker = tmp_path / "MARKER"
+    # the payload is live: unpickling it creates the marker
+    import pickle
+
+    probe = tmp_path / "probe"
+    pickle.loads(pickle.dumps(_Payload(probe)))
+    assert probe.exists()
+
+    torch.save({"state": _Payload(marker), "param_groups": []}, ckpt / name)
+    code, _, err = _cli(["train", "diffusion", "--config", str(cfg), "--resume"], capsys)
+    assert code == 2 and err.count("\n") == 1 and "Traceback" not in err, err
+    assert err.startswith(f"ldm3d: error: {ckpt / name}: "), err
+    assert not marker.exists()
+    assert [p.name for p in list_checkpoints(run)] == [ckpt.name]  # nothing trained
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["model.safetensors", "optimizer.bin", "custom_checkpoint_1.pkl", "rng_0.safetensors"]
+    + ["rng_0.json", "train_state.json"],
+)
+def test_truncated_checkpoint_file_is_one_line_naming_it(checkpointed, tmp_path, capsys, name):
+    cfg, _, ckpt = _copy_run(checkpointed, tmp_path)
+    data = (ckpt / name).read_bytes()
+    (ckpt / name).write_bytes(data[: len(data) // 2])
+    code, _, err = _cli(["train", "diffusion", "--config", str(cfg), "--resume"], capsys)
+    assert code == 2 and err.count("\n") == 1 and "Traceback" not in err, err
+    assert err.startswith(f"ldm3d: error: {ckpt / name}: "), err
+    assert "truncated or corrupt" in err
+
+
+def test_missing_or_foreign_checkpoint_files_are_one_line(checkpointed, tmp_path, capsys):
+    cfg, run, ckpt = _copy_run(checkpointed, tmp_path)
+    (ckpt / "optimizer.bin").unlink()
+    code, _, err = _cli(["train", "diffusion", "--config", str(cfg), "--resume"], capsys)
+    assert code == 2 and err.count("\n") == 1
+    assert err.startswith(f"ldm3d: error: {ckpt / 'optimizer.bin'}: missing from the checkpoint")
+    # a FIFO in place of a checkpoint file is refused, not read (which would block)
+    os.mkfifo(ckpt / "optimizer.bin")
+    code, _, err = _cli(["train", "diffusion", "--config", str(cfg), "--resume"], capsys)
+    assert code == 2 and "is a FIFO" in err and err.count("\n") == 1
+    # another model's weights: one line naming the file
+    (ckpt / "optimizer.bin").unlink()
+    torch.save({"state": {}, "param_groups": []}, ckpt / "optimizer.bin")
+    code, _, err = _cli(["train", "diffusion", "--config", str(cfg), "--resume"], capsys)
+    assert code == 2 and err.count("\n") == 1
+    assert f"{ckpt / 'optimizer.bin'}: does not fit this run's optimiser" in err
+
+
+def test_resume_of_an_accelerate_layout_checkpoint_is_exact(checkpointed, tmp_path, capsys):
+    """Checkpoints of earlier versions (accelerate's save_state) resume, read as data."""
+    results = []
+    for name in ("new", "old"):
+        cfg, run, ckpt = _copy_run(checkpointed, tmp_path / name)
+        if name == "old":
+            _to_accelerate_layout(ckpt)
+        config = load_config(cfg, "diffusion")
+        results.append(train_diffusion(config, resume=True))
+    new, old = results
+    assert new.resumed_from == old.resumed_from == 1 and new.step == old.step == 2
+    np.testing.assert_array_equal(losses(new.history), losses(old.history))
+
+
+def test_module_entry_point_exits_2_on_a_bad_checkpoint(checkpointed, tmp_path):
+    """``python -m ldm3d_core.training`` (what accelerate launch runs): one line, status 2."""
+    cfg, _, ckpt = _copy_run(checkpointed, tmp_path)
+    data = (ckpt / "optimizer.bin").read_bytes()
+    (ckpt / "optimizer.bin").write_bytes(data[:100])
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "ldm3d_core.training", "diffusion", "--config", str(cfg)]
+    proc = subprocess.run([*cmd, "--resume"], env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert proc.stderr.strip().splitlines() == [proc.stderr.strip()] and proc.stderr.startswith(
+        f"ldm3d: error: {ckpt / 'optimizer.bin'}: "
+    ), proc.stderr
+
+
 # -- several processes --------------------------------------------------------------------
 
 
@@ -636,9 +819,9 @@ def test_accelerate_launch_two_cpu_processes(micro, tmp_path, stage):
     assert state["processes"] == 2 and state["step"] == 3
     # 8 samples / (2 per process x 2 processes) = 2 steps an epoch; each process kept its own noise
     assert state["micro_batches"] == 3
-    assert (ckpts[-1] / "rng_0.pt").is_file() and (ckpts[-1] / "rng_1.pt").is_file()
-    r0, r1 = (torch.load(ckpts[-1] / f"rng_{i}.pt", weights_only=True) for i in (0, 1))
+    r0, r1 = (load_file(ckpts[-1] / f"rng_{i}.safetensors")["generator"] for i in (0, 1))
     assert not torch.equal(r0, r1)
+    assert (ckpts[-1] / "rng_0.json").is_file() and (ckpts[-1] / "rng_1.json").is_file()
     rows = read_log(tmp_path / "run" / "log.csv")
     assert [r["step"] for r in rows] == [1, 2, 3] and all(np.isfinite(r["loss"]) for r in rows)
     part = "unet" if stage == "diffusion" else "vae"

@@ -1,10 +1,12 @@
 """The training loop both stages share: devices, data order, checkpoints, logs.
 
 Hugging Face ``accelerate`` supplies the device placement, DistributedDataParallel
-(``accelerate launch`` on one or many GPUs or machines, or gloo between CPU processes),
-mixed precision and the checkpoint format (``save_state`` / ``load_state``: models,
-optimisers, registered objects, every process's RNG states). What this module adds is
-what makes a resumed run *the same run*:
+(``accelerate launch`` on one or many GPUs or machines, or gloo between CPU processes) and
+mixed precision. Checkpoints (models, optimisers, registered objects, every process's RNG
+states) are written and read by :mod:`ldm3d_core.training.checkpoint` as data only
+(safetensors, JSON, ``torch.load(weights_only=True)``): accelerate's ``load_state`` would
+unpickle registered objects, so a tampered checkpoint could run code on ``--resume``.
+What this module adds is what makes a resumed run *the same run*:
 
 - the data order is a pure function of (seed, epoch): :class:`ShardedEpochSampler` draws
   one permutation per epoch, cuts it into global batches and gives process ``r`` the
@@ -36,6 +38,8 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from ..panorama import horizontal_wrap
+from .checkpoint import FORMAT as CHECKPOINT_FORMAT
+from .checkpoint import CheckpointError, has_rng, load_state, save_state
 from .config import AutoencoderConfig, DiffusionConfig, dump_config
 
 RunConfig = AutoencoderConfig | DiffusionConfig
@@ -379,6 +383,8 @@ class Trainer:
         # 2. Cheap checks before loading weights: model folder, output folder, data
         self.model_dir = resolve_model_dir(cfg.model)
         self.checkpoint_to_load = self._find_resume_checkpoint()
+        if self.checkpoint_to_load is not None:
+            self._read_state(self.checkpoint_to_load)  # a bad checkpoint fails before loading
         vae_config = json.loads((self.model_dir / "vae" / "config.json").read_text())
         channels = int(vae_config["in_channels"])
         if self.dataset is None:  # every process builds it; the sampler shards it
@@ -428,24 +434,57 @@ class Trainer:
         if self.accelerator.is_main_process:
             print(*args, flush=True)
 
-    def _load_checkpoint(self, path: Path) -> None:
-        acc = self.accelerator
-        acc.load_state(str(path))
-        state = json.loads((path / STATE_FILE).read_text())
+    def _read_state(self, path: Path) -> dict[str, Any]:
+        """A checkpoint's ``train_state.json``, checked; one-line TrainingError naming it."""
+        from ..files import FileSafetyError, regular_file
+
+        file = path / STATE_FILE
+        try:
+            state = json.loads(regular_file(file, "checkpoint file").read_bytes().decode("utf-8"))
+        except FileSafetyError as exc:
+            raise TrainingError(str(exc)) from None
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            raise TrainingError(
+                f"{file}: cannot read this checkpoint file; it is truncated or corrupt ({exc})"
+            ) from None
+        keys = ("step", "micro_batches", "epoch", "processes")
+        if not isinstance(state, dict) or not all(
+            isinstance(state.get(k), int) and not isinstance(state.get(k), bool) and state[k] >= 0
+            for k in keys
+        ):
+            raise TrainingError(
+                f"{file}: not a valid checkpoint state (expected stage, {', '.join(keys)})"
+            )
+        fmt = state.setdefault("format", 1)  # 1: accelerate's save_state (earlier versions)
+        if not isinstance(fmt, int) or isinstance(fmt, bool) or not 1 <= fmt <= CHECKPOINT_FORMAT:
+            raise TrainingError(
+                f"{file}: checkpoint format {fmt!r} is not one this version reads "
+                f"(1 to {CHECKPOINT_FORMAT})"
+            )
         if state.get("stage") != self.stage:
             raise TrainingError(f"{path}: a {state.get('stage')} checkpoint, not {self.stage}")
-        self.step = int(state["step"])
-        self.micro = int(state["micro_batches"])
-        if state.get("processes") != acc.num_processes:
+        return state
+
+    def _load_checkpoint(self, path: Path) -> None:
+        acc = self.accelerator
+        state = self._read_state(path)
+        same_processes = state["processes"] == acc.num_processes
+        # A run resumed on more processes than wrote it: the new ranks keep fresh RNG states.
+        rng = same_processes or has_rng(path, acc.process_index)
+        legacy = state["format"] < CHECKPOINT_FORMAT
+        try:
+            load_state(acc, path, self.rng, legacy=legacy, rng=rng)
+        except CheckpointError as exc:
+            raise TrainingError(str(exc)) from None
+        self.step = state["step"]
+        self.micro = state["micro_batches"]
+        if not same_processes:
             # Another process count: data order restarts at the next epoch boundary.
             self.print(
-                f"note: checkpoint written by {state.get('processes')} processes, resuming "
+                f"note: checkpoint written by {state['processes']} processes, resuming "
                 f"with {acc.num_processes}; the data order continues from the next epoch"
             )
-            self.micro = int(state["epoch"] + 1) * self.sampler.batches_per_epoch
-        rng_file = path / f"rng_{acc.process_index}.pt"
-        if rng_file.is_file():
-            self.rng.set_state(torch.load(rng_file, weights_only=True))
+            self.micro = (state["epoch"] + 1) * self.sampler.batches_per_epoch
 
     def _save_checkpoint(self) -> Path:
         acc = self.accelerator
@@ -456,11 +495,11 @@ class Trainer:
             shutil.rmtree(tmp, ignore_errors=True)
             tmp.mkdir(parents=True)
         acc.wait_for_everyone()
-        acc.save_state(str(tmp))
-        torch.save(self.rng.get_state(), tmp / f"rng_{acc.process_index}.pt")
+        save_state(acc, tmp, self.rng)
         acc.wait_for_everyone()
         if acc.is_main_process:
             state = {
+                "format": CHECKPOINT_FORMAT,
                 "stage": self.stage,
                 "step": self.step,
                 "micro_batches": self.micro,
