@@ -488,7 +488,7 @@ def _write_video(
                     bar.update()
             inject_spherical(raw, tagged, settings.stereo_mode)
         except OutputError as exc:  # name the output, not the encoder's temporary file
-            raise OutputError(str(exc).replace(str(raw), str(settings.path))) from None
+            raise type(exc)(str(exc).replace(str(raw), str(settings.path))) from None
         finally:
             raw.unlink(missing_ok=True)
 

@@ -8,13 +8,16 @@
 
 Each image is written as ``NAME_rgb.png`` (8-bit RGB) and ``NAME_depth.png`` (16-bit
 grayscale, 65535 nearest) in the output folder. User errors print one line,
-``ldm3d: error: ...``, and exit with status 2.
+``ldm3d: error: ...``, and exit with status 2, in every subcommand (:func:`run_command`):
+missing or unreadable files, FIFOs and devices given as inputs, images whose header claims
+more pixels than the limit (``ldm3d_core.inputs``), sizes, steps and guidance outside their
+documented bounds (``ldm3d_core.generation_limits``, checked before a model loads), and an
+allocation that fails anyway (one line naming the flag that asked for it).
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import secrets
 import sys
@@ -25,31 +28,32 @@ from PIL import Image
 
 from . import __version__
 from .codec import pack_depth16, unpack_depth16
-from .errors import ModelNotFoundError
+from .errors import ModelNotFoundError, UserError, is_out_of_memory, one_line
+from .files import FileSafetyError, allow_overwrite, atomic_path
+from .generation_limits import GenerationLimitError, check_generation, describe
+from .inputs import InputError, npy_shape, open_image
+
+__all__ = ["UserError", "build_parser", "main", "run_command"]
 
 
-class UserError(Exception):
-    """A mistake in the command line or its inputs: reported in one line, exit status 2."""
-
-
-def _read(path: Path) -> np.ndarray:
+def _read(path: Path, convert: str | None = None) -> np.ndarray:
+    """An input image's pixels, after the file and its header passed the input checks."""
     try:
-        with Image.open(path) as im:
-            return np.asarray(im)
+        with open_image(path) as im:
+            return np.asarray(im.convert(convert) if convert else im)
     except FileNotFoundError:
         raise UserError(f"{path}: file not found") from None
-    except OSError as exc:
-        raise UserError(f"{path}: cannot read image ({exc})") from None
+    except InputError as exc:
+        raise UserError(str(exc)) from None
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise UserError(f"{path}: cannot read image ({one_line(exc)})") from None
 
 
 def _write_png(array: np.ndarray, path: Path) -> None:
-    """Write a PNG atomically: a temporary name in the same folder, then os.replace."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
+    """Write a PNG atomically (``ldm3d_core.files``: a temporary name, renamed when complete;
+    an existing file is replaced only when the project wrote it, or with --overwrite)."""
+    with atomic_path(path) as tmp:
         Image.fromarray(array).save(tmp, format="PNG")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 # -- depth codec tools --------------------------------------------------------------------
@@ -104,14 +108,57 @@ def _write_outputs(args: argparse.Namespace, out) -> None:
 
 
 def _precheck(args: argparse.Namespace) -> None:
-    """Cheap checks before the (slow) model load; the pipelines check everything again."""
-    for name in ("height", "width"):
-        v = getattr(args, name)
-        if v is not None and v % 8:
-            raise UserError(f"--{name} must be a multiple of 8, got {v}")
+    """Cheap checks before the (slow) model load; the pipelines check everything again.
+
+    Sizes, steps, guidance and the image count against ``ldm3d_core.generation_limits``
+    (a panorama's height becomes width / 2 when only ``--width`` is given).
+    """
+    try:
+        args.height, args.width = check_generation(
+            width=args.width,
+            height=args.height,
+            steps=args.steps,
+            guidance=args.guidance,
+            num_images=args.num_images,
+            seed=args.seed,
+            panorama=args.panorama,
+        )
+    except GenerationLimitError as exc:
+        raise UserError(str(exc)) from None
     strength = getattr(args, "strength", None)
-    if strength is not None and not 0.0 <= strength <= 1.0:
+    if strength is not None and not 0.0 <= strength <= 1.0:  # (also refuses nan)
         raise UserError(f"--strength must be in [0, 1], got {strength}")
+
+
+def _memory_error(args: argparse.Namespace, size: tuple[int, int] | None = None) -> UserError:
+    """The one line for an allocation that failed: it names the flag that asked for it."""
+    if args.width is not None:
+        return UserError(f"--width {args.width}: out of memory; try a smaller --width")
+    if args.height is not None:
+        return UserError(f"--height {args.height}: out of memory; try a smaller --height")
+    if args.num_images > 1:
+        return UserError(
+            f"--num-images {args.num_images}: out of memory; try a smaller --num-images"
+        )
+    if size is not None:  # img2img at the input's own size
+        w, h = size
+        return UserError(
+            f"--image {args.image} ({w}x{h}): out of memory at that size; "
+            "pass a smaller --width and --height to resize it"
+        )
+    return UserError(
+        "out of memory at the model's default size; try a smaller --width (and --height)"
+    )
+
+
+def _run_pipeline(args: argparse.Namespace, call, size: tuple[int, int] | None = None):
+    """``call()`` with allocation failures turned into one line naming the flag."""
+    try:
+        return call()
+    except (MemoryError, RuntimeError) as exc:
+        if not is_out_of_memory(exc):
+            raise
+        raise _memory_error(args, size) from None
 
 
 def _load(args: argparse.Namespace):
@@ -125,7 +172,14 @@ def _load(args: argparse.Namespace):
         lib.disable_progress_bar()
         lib.set_verbosity_error()
     model = args.model or (DEFAULT_PANORAMA_MODEL if args.panorama else DEFAULT_MODEL)
-    return load_pipeline(model, device=args.device, dtype=args.dtype, progress=not args.quiet)
+    try:
+        return load_pipeline(model, device=args.device, dtype=args.dtype, progress=not args.quiet)
+    except (MemoryError, RuntimeError) as exc:
+        if not is_out_of_memory(exc):
+            raise
+        raise UserError(
+            f"--model {model}: out of memory loading it; try --dtype fp16 or --device cpu"
+        ) from None
 
 
 def _generation_options(args: argparse.Namespace) -> dict:
@@ -146,7 +200,7 @@ def _generation_options(args: argparse.Namespace) -> dict:
 def cmd_generate(args: argparse.Namespace) -> int:
     _precheck(args)
     pipe = _load(args)
-    out = pipe.txt2rgbd(args.prompt, **_generation_options(args))
+    out = _run_pipeline(args, lambda: pipe.txt2rgbd(args.prompt, **_generation_options(args)))
     _write_outputs(args, out)
     return 0
 
@@ -155,9 +209,14 @@ def _read_depth(path: Path) -> np.ndarray:
     """A depth file as something img2img accepts (see ``depth_to_float``)."""
     if path.suffix.lower() == ".npy":
         try:
+            npy_shape(path)  # a regular file within the pixel limit, before loading it
             d = np.load(path)
+        except FileNotFoundError:
+            raise UserError(f"{path}: file not found") from None
+        except InputError as exc:
+            raise UserError(str(exc)) from None
         except (OSError, ValueError) as exc:
-            raise UserError(f"{path}: cannot read depth ({exc})") from None
+            raise UserError(f"{path}: cannot read depth ({one_line(exc)})") from None
         return d.astype(np.float32) if np.issubdtype(d.dtype, np.floating) else d
     d = _read(path)
     if d.dtype == np.int32 and d.ndim == 2 and d.min() >= 0 and d.max() <= 65535:
@@ -182,13 +241,21 @@ def _estimate_depth(args: argparse.Namespace, rgb: np.ndarray) -> np.ndarray:
 
 
 def _read_rgb(path: Path) -> np.ndarray:
+    return _read(path, convert="RGB")
+
+
+def _check_input_size(args: argparse.Namespace, rgb: np.ndarray) -> None:
+    """img2img without --width/--height generates at the input's size: the same bounds."""
+    if args.width is not None or args.height is not None:
+        return
+    h, w = rgb.shape[:2]
     try:
-        with Image.open(path) as im:
-            return np.asarray(im.convert("RGB"))
-    except FileNotFoundError:
-        raise UserError(f"{path}: file not found") from None
-    except OSError as exc:
-        raise UserError(f"{path}: cannot read image ({exc})") from None
+        check_generation(width=w, height=h)
+    except GenerationLimitError as exc:
+        raise UserError(
+            f"--image {args.image} is {w}x{h}, the size img2img would generate at "
+            f"({exc}); pass --width and --height to resize it"
+        ) from None
 
 
 def cmd_img2img(args: argparse.Namespace) -> int:
@@ -196,14 +263,29 @@ def cmd_img2img(args: argparse.Namespace) -> int:
 
     _precheck(args)
     rgb = _read_rgb(args.image)
-    depth = depth_to_float(_read_depth(args.depth)) if args.depth else _estimate_depth(args, rgb)
+    _check_input_size(args, rgb)
+    if args.depth:
+        raw = _read_depth(args.depth)
+        try:
+            depth = depth_to_float(raw)
+        except ValueError as exc:  # dtype, shape, values outside [0, 1]
+            raise UserError(f"{args.depth}: {one_line(exc)}") from None
+    else:
+        depth = _estimate_depth(args, rgb)
     if depth.shape != rgb.shape[:2]:
         raise UserError(
             f"{args.image} is {rgb.shape[1]}x{rgb.shape[0]} but {args.depth} is "
             f"{depth.shape[1]}x{depth.shape[0]}"
         )
     pipe = _load(args)
-    out = pipe.img2img(rgb, depth, args.prompt, strength=args.strength, **_generation_options(args))
+    size = (rgb.shape[1], rgb.shape[0])
+    out = _run_pipeline(
+        args,
+        lambda: pipe.img2img(
+            rgb, depth, args.prompt, strength=args.strength, **_generation_options(args)
+        ),
+        size,
+    )
     _write_outputs(args, out)
     return 0
 
@@ -267,14 +349,38 @@ def _add_generation_options(p: argparse.ArgumentParser) -> None:
         help="hub id (from the local Hugging Face cache) or local diffusers folder "
         "[default: Intel/ldm3d-4c, Intel/ldm3d-pano with --panorama]",
     )
-    p.add_argument("--steps", type=_positive_int, default=50, help="denoising steps [50]")
+    p.add_argument(
+        "--steps",
+        type=_positive_int,
+        default=50,
+        help=f"denoising steps, {describe('--steps')} [50]",
+    )
     p.add_argument("--seed", type=int, help="random seed (image i gets seed + i) [random]")
-    p.add_argument("--height", type=_positive_int, help="pixels, multiple of 8 [model's, 512]")
-    p.add_argument("--width", type=_positive_int, help="pixels, multiple of 8 [height, 2x pano]")
-    p.add_argument("--guidance", type=float, default=5.0, help="guidance scale [5, the paper's]")
+    p.add_argument(
+        "--height",
+        type=_positive_int,
+        help=f"pixels, a multiple of 8, {describe('--height')} [model's, 512; pano: width/2]",
+    )
+    p.add_argument(
+        "--width",
+        type=_positive_int,
+        help=f"pixels, a multiple of 8 (16 with --panorama), {describe('--width')} "
+        "[height, 2x pano]",
+    )
+    p.add_argument(
+        "--guidance",
+        type=float,
+        default=5.0,
+        help=f"guidance scale >= 0, {describe('--guidance')} [5, the paper's]",
+    )
     p.add_argument("--scheduler", choices=SCHEDULER_NAMES, default="ddim", help="sampler [ddim]")
     p.add_argument("--negative-prompt", help="what to steer away from")
-    p.add_argument("--num-images", type=_positive_int, default=1, help="images per prompt [1]")
+    p.add_argument(
+        "--num-images",
+        type=_positive_int,
+        default=1,
+        help=f"images per prompt, {describe('--num-images')} [1]",
+    )
     p.add_argument("--panorama", action="store_true", help="2:1 equirectangular, seamless at ±180°")
     p.add_argument("--no-wrap", action="store_true", help="panorama without the seamless wrap")
     p.add_argument("--name", help="output file stem [from the prompt and seed]")
@@ -353,19 +459,60 @@ def build_parser() -> argparse.ArgumentParser:
     register_build_dataset(sub)
     register_evaluate(sub)
     register_train(sub)
+    _add_overwrite(parser)
     return parser
+
+
+def _add_overwrite(parser: argparse.ArgumentParser) -> None:
+    """``--overwrite`` on every command that runs (the leaves of the subcommand tree)."""
+    subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    if not subs:
+        if "--overwrite" not in parser._option_string_actions:
+            parser.add_argument(
+                "--overwrite",
+                action="store_true",
+                help="let outputs replace existing files that this project did not write",
+            )
+        return
+    for child in {id(p): p for p in subs[0].choices.values()}.values():
+        _add_overwrite(child)
+
+
+def _report(message: object) -> int:
+    print(f"ldm3d: error: {one_line(message)}", file=sys.stderr)
+    return 2
+
+
+def run_command(func, args: argparse.Namespace) -> int:
+    """Run a subcommand's ``func(args)``; every user error ends as one line,
+    ``ldm3d: error: ...``, and exit status 2 (``python -m ldm3d_core.training`` too).
+
+    User errors are the project's one-line exceptions (UserError, ModelNotFoundError,
+    FileSafetyError, ValueError: config, training, input and limit errors), OSErrors (files),
+    the ``SystemExit("ldm3d: error: ...")`` that subcommands raise (a bare SystemExit would
+    exit with status 1), and allocation failures (MemoryError, torch's out-of-memory errors).
+    """
+    try:
+        with allow_overwrite(getattr(args, "overwrite", False)):
+            return func(args)
+    except (UserError, ModelNotFoundError, FileSafetyError, ValueError, OSError) as exc:
+        return _report(exc)
+    except SystemExit as exc:
+        if isinstance(exc.code, str):  # a subcommand's one-line error
+            return _report(exc.code.removeprefix("ldm3d: error: "))
+        raise
+    except (MemoryError, RuntimeError) as exc:
+        if not is_out_of_memory(exc):
+            raise
+        return _report(f"out of memory ({one_line(exc, 160)})")
+    except KeyboardInterrupt:
+        print("ldm3d: interrupted", file=sys.stderr)
+        return 130
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        return args.func(args)
-    except (UserError, ModelNotFoundError, ValueError, OSError) as exc:
-        print(f"ldm3d: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("ldm3d: interrupted", file=sys.stderr)
-        return 130
+    return run_command(args.func, args)
 
 
 if __name__ == "__main__":

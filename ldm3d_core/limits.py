@@ -89,8 +89,8 @@ def check_pixels(width: int, height: int, where: str) -> None:
 
 def image_size(path: str | os.PathLike) -> tuple[int, int] | None:
     """(width, height) from the file's header, without decoding the pixels; None for a
-    format this does not know (the caller's reader then decides). LimitError for a header
-    that cannot be read."""
+    format this does not know or a header that cannot be read (the caller's reader then
+    reports the problem)."""
     p = Path(path)
     ext = p.suffix.lower()
     try:
@@ -99,7 +99,12 @@ def image_size(path: str | os.PathLike) -> tuple[int, int] | None:
 
             with open(p, "rb") as f:
                 version = np.lib.format.read_magic(f)
-                shape = np.lib.format._read_array_header(f, version)[0]  # header only
+                read = (
+                    np.lib.format.read_array_header_1_0
+                    if version == (1, 0)
+                    else np.lib.format.read_array_header_2_0
+                )
+                shape = read(f)[0]  # the header only
             if len(shape) < 2:
                 return None
             return int(shape[1]), int(shape[0])
@@ -125,5 +130,5 @@ def image_size(path: str | os.PathLike) -> tuple[int, int] | None:
         if isinstance(exc, FileNotFoundError | PermissionError | IsADirectoryError):
             raise
         return None  # not an image PIL knows: the format's own reader reports it
-    except Exception as exc:  # malformed header (struct, EXR, numpy errors)
-        raise LimitError(f"{p}: cannot read the image header ({exc})") from None
+    except Exception:  # a malformed header: the format's own reader reports it in full
+        return None

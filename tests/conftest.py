@@ -86,3 +86,10 @@ def tiny_ldm3d(tmp_path_factory):
     from ldm3d_core.tiny import make_tiny_model
 
     return make_tiny_model(tmp_path_factory.mktemp("models") / "tiny-ldm3d", channels=4, seed=0)
+
+
+def visible(folder):
+    """A folder's entries without the project's ownership manifest (.depthfusion-outputs.json)."""
+    from ldm3d_core.files import MANIFEST
+
+    return (p for p in sorted(folder.iterdir()) if p.name != MANIFEST)

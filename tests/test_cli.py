@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 import pytest
 import trimesh
+from conftest import visible
 
 from depthfusion.cli import main
 
@@ -178,9 +179,9 @@ def test_no_half_written_output_on_failure(tmp_path):
     out.mkdir()
     (out / "pano.glb").write_bytes(b"previous result")
     (tmp_path / "depth.png").write_bytes(b"garbage")
-    _expect_error(["render", str(scene)], "depth.png")
+    _expect_error(["render", str(scene), "--overwrite"], "depth.png")
     assert (out / "pano.glb").read_bytes() == b"previous result"
-    assert sorted(p.name for p in out.iterdir()) == ["pano.glb"]
+    assert sorted(p.name for p in visible(out)) == ["pano.glb"]
 
 
 @pytest.mark.slow

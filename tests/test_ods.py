@@ -17,7 +17,9 @@ from pathlib import Path
 import imageio_ffmpeg
 import numpy as np
 import pytest
+from conftest import visible
 
+from depthfusion.atomic import allow_overwrite
 from depthfusion.camera_path import preset_path
 from depthfusion.conventions import (
     camera_rotation,
@@ -25,7 +27,7 @@ from depthfusion.conventions import (
     lonlat_to_uv,
     panorama_lonlat,
 )
-from depthfusion.errors import DepthFusionError
+from depthfusion.errors import DepthFusionError, OutputError
 from depthfusion.mesh import build_sphere_mesh
 from depthfusion.pose import Pose
 from depthfusion.procedural import build_scene, generate_panorama
@@ -459,7 +461,7 @@ def test_stereo_video_along_a_path(ctx, room, tmp_path):
     assert len(frames) == 4 and psnr(frames[0], frames[1]) < 40  # the viewpoint moves
     info = read_spherical(out)
     assert info["v1"]["StereoMode"] == "top-bottom" and info["st3d"] == "top-bottom"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["tb.mp4"]  # no temporary left
+    assert sorted(p.name for p in visible(tmp_path)) == ["tb.mp4"]  # no temporary left
 
 
 @pytest.mark.gl
@@ -506,10 +508,12 @@ def test_failed_write_leaves_nothing(ctx, room, tmp_path, monkeypatch):
 
     monkeypatch.setattr("depthfusion.vr360.inject_spherical", broken)
     spec = VR360Spec(out, resolution=64, fps=4, duration=0.5, encoder_preset="ultrafast")
-    with pytest.raises(VR360Error):
+    with pytest.raises(OutputError, match="not written by depthfusion"):
+        write_vr360(spec, mesh, None, quiet=True, ctx=ctx)  # "old" is not the project's
+    with allow_overwrite(), pytest.raises(VR360Error):
         write_vr360(spec, mesh, None, quiet=True, ctx=ctx)
     assert out.read_bytes() == b"old"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.mp4"]
+    assert sorted(p.name for p in visible(tmp_path)) == ["x.mp4"]
 
 
 def test_spec_from_a_scene_output_mapping():

@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 import OpenEXR
 import pytest
+from conftest import visible
 
 from depthfusion import rgbd_io
 from depthfusion.conventions import metres_to_disparity
@@ -455,10 +456,10 @@ def test_failed_write_leaves_no_partial_file(tmp_path, rng, monkeypatch):
     monkeypatch.undo()
     assert str(exc.value).startswith(str(target)) and "No space left" in str(exc.value)
     assert target.read_bytes() == before  # the old file is untouched
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["d.png"]  # no temporary left
+    assert sorted(p.name for p in visible(tmp_path)) == ["d.png"]  # no temporary left
 
 
 def test_writers_reject_wrong_extension(tmp_path):
     with pytest.raises(OutputError, match="unsupported file type"):
         write_depth16(tmp_path / "d.jpg", np.zeros((H, W)))
-    assert list(tmp_path.iterdir()) == []
+    assert list(visible(tmp_path)) == []

@@ -16,7 +16,9 @@ import cv2
 import imageio_ffmpeg
 import numpy as np
 import pytest
+from conftest import visible
 
+from depthfusion.atomic import allow_overwrite
 from depthfusion.errors import DepthFusionError
 from depthfusion.spherical import (
     SPHERICAL_UUID,
@@ -208,7 +210,7 @@ def test_broken_input_is_a_one_line_error_and_writes_nothing(videos, tmp_path):
         with pytest.raises(SphericalMetadataError) as info:
             copy_with_spherical(bad, target)
         assert isinstance(info.value, DepthFusionError) and "\n" not in str(info.value)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["cut.mp4", "free.mp4"]
+    assert sorted(p.name for p in visible(tmp_path)) == ["cut.mp4", "free.mp4"]
     with pytest.raises(SphericalMetadataError):
         inject_spherical(videos["libx264"], videos["libx264"], "mono")  # in place: refused
 
@@ -216,9 +218,10 @@ def test_broken_input_is_a_one_line_error_and_writes_nothing(videos, tmp_path):
 def test_copy_with_spherical_in_place(videos, tmp_path):
     path = tmp_path / "v.mp4"
     shutil.copyfile(videos["libx264"], path)
-    copy_with_spherical(path, path, "top-bottom")
+    with allow_overwrite():  # the copy is not the project's file
+        copy_with_spherical(path, path, "top-bottom")
     assert read_spherical(path)["st3d"] == "top-bottom"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["v.mp4"]
+    assert sorted(p.name for p in visible(tmp_path)) == ["v.mp4"]
 
 
 # --- stills ------------------------------------------------------------------------------------
@@ -252,7 +255,7 @@ def test_stills_get_gpano_xmp(tmp_path, suffix, stereo):
     assert decoded.shape == image.shape
     if suffix == ".png":
         assert np.array_equal(decoded, image)
-    assert sorted(p.name for p in tmp_path.iterdir()) == [path.name]
+    assert sorted(p.name for p in visible(tmp_path)) == [path.name]
 
 
 def test_xmp_segment_placement_and_replacement():

@@ -11,7 +11,9 @@ import cv2
 import imageio_ffmpeg
 import numpy as np
 import pytest
+from conftest import visible
 
+from depthfusion.atomic import allow_overwrite
 from depthfusion.errors import OutputError
 from depthfusion.writers import FramesWriter, VideoWriter, even_size, progress, write_still
 
@@ -52,7 +54,7 @@ def _decode(path: Path) -> list[np.ndarray]:
 
 
 def _leftovers(folder: Path) -> list[str]:
-    return sorted(p.name for p in folder.iterdir() if p.name.startswith("."))
+    return sorted(p.name for p in visible(folder) if p.name.startswith("."))
 
 
 # --- video ----------------------------------------------------------------------------------
@@ -108,7 +110,7 @@ def test_odd_size_is_rejected_with_one_line(tmp_path):
     assert "\n" not in str(info.value) and "66x32" in str(info.value)
     with pytest.raises(OutputError, match="even"), VideoWriter(tmp_path / "odd2.mp4") as video:
         video.write(np.zeros((31, 64, 3), np.uint8))
-    assert list(tmp_path.iterdir()) == []
+    assert list(visible(tmp_path)) == []
     assert even_size(65, 31) == (66, 32) and even_size(64, 32) == (64, 32)
 
 
@@ -135,27 +137,33 @@ def test_exception_inside_with_leaves_no_file(tmp_path, threaded, error):
             video.write(frame)
             if i == 3:
                 raise error("render failed")
-    assert list(tmp_path.iterdir()) == []
+    assert list(visible(tmp_path)) == []
     assert writer._proc is not None and writer._proc.poll() is not None  # ffmpeg is gone
 
 
 def test_exception_keeps_an_existing_file_untouched(tmp_path):
     out = tmp_path / "clip.mp4"
     out.write_bytes(b"previous render")
-    with pytest.raises(RuntimeError), VideoWriter(out, preset="ultrafast") as video:
+    with (
+        pytest.raises(OutputError, match="not written by depthfusion"),
+        VideoWriter(out, preset="ultrafast") as video,  # a file the project did not write
+    ):
         video.write(_frames(1)[0])
-        raise RuntimeError("boom")
-    assert out.read_bytes() == b"previous render"
-    assert _leftovers(tmp_path) == []
-    with VideoWriter(out, preset="ultrafast") as video:  # success replaces it
-        video.write(_frames(1)[0])
+    with allow_overwrite():  # --overwrite
+        with pytest.raises(RuntimeError), VideoWriter(out, preset="ultrafast") as video:
+            video.write(_frames(1)[0])
+            raise RuntimeError("boom")
+        assert out.read_bytes() == b"previous render"
+        assert _leftovers(tmp_path) == []
+        with VideoWriter(out, preset="ultrafast") as video:  # success replaces it
+            video.write(_frames(1)[0])
     assert ffprobe(out)["codec_name"] == "h264"
 
 
 def test_no_frames_is_an_error_and_writes_nothing(tmp_path):
     with pytest.raises(OutputError, match="no frames"), VideoWriter(tmp_path / "empty.mp4"):
         pass
-    assert list(tmp_path.iterdir()) == []
+    assert list(visible(tmp_path)) == []
 
 
 def test_ffmpeg_failure_becomes_an_output_error(tmp_path):
@@ -179,13 +187,14 @@ def _read_rgb(path: Path) -> np.ndarray:
 def test_frames_folder_round_trip_and_replacement(tmp_path):
     frames = _frames(3)
     folder = tmp_path / "frames"
-    folder.mkdir()
-    (folder / "frame_000009.png").write_bytes(b"stale")  # from an earlier, longer run
+    with FramesWriter(folder) as seq:  # an earlier, longer run
+        for f in _frames(5):
+            seq.write(f)
     with FramesWriter(folder) as seq:
         paths = [seq.write(f) for f in frames]
-        assert not (folder / "frame_000000.png").exists()  # nothing visible until done
+        assert len(list(visible(folder))) == 5  # the earlier run until this one is done
     assert [p.name for p in paths] == ["frame_000000.png", "frame_000001.png", "frame_000002.png"]
-    assert sorted(p.name for p in folder.iterdir()) == [p.name for p in paths]
+    assert sorted(p.name for p in visible(folder)) == [p.name for p in paths]
     for path, frame in zip(paths, frames, strict=True):
         np.testing.assert_array_equal(_read_rgb(path), frame)
     assert _leftovers(tmp_path) == []
@@ -199,22 +208,27 @@ def test_frames_folder_is_atomic_on_error(tmp_path):
         for f in _frames(3):
             seq.write(f)
         raise RuntimeError("boom")
-    assert [p.name for p in folder.iterdir()] == ["frame_000000.png"]
+    assert [p.name for p in visible(folder)] == ["frame_000000.png"]
     assert _leftovers(tmp_path) == []
 
 
 def test_frames_pattern(tmp_path):
     (tmp_path / "keep.txt").write_text("other output")
-    (tmp_path / "shot_00007.jpg").write_bytes(b"stale")
+    with FramesWriter(tmp_path / "shot_%05d.jpg", start=7) as seq:  # an earlier run's frame
+        seq.write(_frames(1)[0])
     with FramesWriter(tmp_path / "shot_%05d.jpg", start=1) as seq:
         for f in _frames(2):
             seq.write(f)
-    assert sorted(p.name for p in tmp_path.iterdir()) == [
+    assert sorted(p.name for p in visible(tmp_path)) == [
         "keep.txt",
         "shot_00001.jpg",
         "shot_00002.jpg",
     ]
     assert np.abs(_read_rgb(tmp_path / "shot_00001.jpg").astype(int) - _frames(1)[0]).mean() < 4
+    (tmp_path / "shot_00009.jpg").write_bytes(b"someone else's")
+    with pytest.raises(OutputError, match="not written by depthfusion"):
+        FramesWriter(tmp_path / "shot_%05d.jpg")
+    assert (tmp_path / "shot_00009.jpg").read_bytes() == b"someone else's"
     with pytest.raises(OutputError):
         FramesWriter(tmp_path / "a_%d_%d.png")
     with pytest.raises(OutputError):

@@ -180,10 +180,11 @@ _TRANSPOSING_ORIENTATIONS = {5, 6, 7, 8}  # EXIF orientations that swap width an
 
 
 def image_size(path: Path) -> tuple[int, int]:
-    """(width, height) of an image as :func:`read_rgb` returns it, from its header only."""
-    from PIL import Image
+    """(width, height) of an image as :func:`read_rgb` returns it, from its header only
+    (``ldm3d_core.inputs.InputError`` for a FIFO or device, or above the pixel limit)."""
+    from ..inputs import open_image
 
-    with Image.open(path) as im:
+    with open_image(path) as im:
         w, h = im.size
         if im.getexif().get(0x0112) in _TRANSPOSING_ORIENTATIONS:
             w, h = h, w
@@ -191,15 +192,15 @@ def image_size(path: Path) -> tuple[int, int]:
 
 
 def depth_size(path: Path) -> tuple[int, int]:
-    """(width, height) of a depth file, from its header only."""
+    """(width, height) of a depth file, from its header only (checked as :func:`image_size`)."""
+    from ..inputs import npy_shape, open_image
+
     if path.suffix.lower() == ".npy":
-        shape = np.load(path, mmap_mode="r").shape
+        shape = npy_shape(path)
         if len(shape) != 2:
             raise ValueError(f"depth .npy must be (H, W), got shape {shape}")
         return shape[1], shape[0]
-    from PIL import Image
-
-    with Image.open(path) as im:
+    with open_image(path, "depth file") as im:
         return im.size
 
 
@@ -212,16 +213,16 @@ def read_rgb(path: Path) -> np.ndarray:
 
 def read_depth(path: Path) -> np.ndarray:
     """(H, W) float32 normalised disparity in [0, 1], 1.0 nearest, from any depth file."""
-    from PIL import Image
-
+    from ..inputs import npy_shape, open_image
     from ..pipelines.img2img import depth_to_float
 
     if path.suffix.lower() == ".npy":
+        npy_shape(path)  # a regular file within the pixel limit, before loading it
         d = np.load(path)
         if np.issubdtype(d.dtype, np.floating):
             d = d.astype(np.float32)
     else:
-        with Image.open(path) as im:
+        with open_image(path, "depth file") as im:
             d = np.asarray(im)
         if d.dtype == np.int32 and d.ndim == 2 and d.min() >= 0 and d.max() <= 65535:
             d = d.astype(np.uint16)  # some 16-bit PNGs open in PIL's 32-bit "I" mode

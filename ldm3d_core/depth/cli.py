@@ -4,7 +4,10 @@
     ldm3d depth pano.jpg -o pano_depth.png --panorama [--views 6] [--model Intel/dpt-large]
 
 Registered on the ``ldm3d`` parser by :func:`register`. User errors end the command with a
-single ``ldm3d: error: ...`` line.
+single ``ldm3d: error: ...`` line and exit status 2 (``ldm3d_core.cli.run_command`` reports
+the ``SystemExit`` raised here). The input must be a regular file whose header claims at most
+``ldm3d_core.limits.max_pixels()`` pixels (``DEPTHFUSION_MAX_PIXELS``), checked before it is
+decoded.
 """
 
 from __future__ import annotations
@@ -15,6 +18,9 @@ from pathlib import Path
 from .estimator import DEFAULT_MODEL, DepthModelNotFoundError
 from .panorama import DEFAULT_VIEWS
 
+#: Most perspective views a panorama may be split into (each is a model run).
+MAX_VIEWS = 256
+
 
 def _fail(message: str) -> SystemExit:
     return SystemExit(f"ldm3d: error: {message}")
@@ -22,17 +28,23 @@ def _fail(message: str) -> SystemExit:
 
 def cmd_depth(args: argparse.Namespace) -> int:
     """Run ``ldm3d depth`` (see the module docstring)."""
+    from ..errors import one_line
+    from ..inputs import InputError
     from .io import read_image_rgb, write_depth_png
 
     # 1. Check inputs before loading anything heavy
     if args.output.suffix.lower() != ".png":
         raise _fail(f"{args.output}: depth is written as a 16-bit PNG; use a .png name")
+    if args.panorama and not 6 <= args.views <= MAX_VIEWS:
+        raise _fail(f"--views must be between 6 and {MAX_VIEWS}, got {args.views}")
     try:
         rgb = read_image_rgb(args.image)
     except FileNotFoundError:
         raise _fail(f"{args.image}: file not found") from None
-    except (OSError, ValueError) as exc:
-        raise _fail(f"{args.image}: cannot read image ({exc})") from None
+    except InputError as exc:  # a FIFO or device, or more pixels than the limit
+        raise _fail(str(exc)) from None
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise _fail(f"{args.image}: cannot read image ({one_line(exc)})") from None
     height, width = rgb.shape[:2]
     if args.panorama:
         from .panorama import check_panorama_shape, panorama_views
@@ -83,7 +95,12 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
             "overlapping perspective views that are estimated, aligned and blended back."
         ),
     )
-    p.add_argument("image", type=Path, help="input image (any format PIL reads)")
+    p.add_argument(
+        "image",
+        type=Path,
+        help="input image (any format PIL reads; at most 16384x8192 pixels, env "
+        "DEPTHFUSION_MAX_PIXELS)",
+    )
     p.add_argument("-o", "--output", type=Path, required=True, help="depth PNG to write")
     p.add_argument(
         "--panorama", action="store_true", help="the image is a 2:1 equirectangular panorama"
@@ -103,7 +120,8 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "--views",
         type=int,
         default=DEFAULT_VIEWS,
-        help="perspective views per panorama: 6 = cube faces (default), more = smaller views",
+        help=f"perspective views per panorama, 6 to {MAX_VIEWS}: 6 = cube faces (default), "
+        "more = smaller views",
     )
     p.add_argument(
         "--fov",

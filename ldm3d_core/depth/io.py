@@ -8,7 +8,6 @@ over it once complete, so an interrupted run never leaves a truncated file.
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from ..codec import float_to_depth16
+from ..files import atomic_path
 from .estimator import as_rgb_uint8
 
 
@@ -24,10 +24,13 @@ def read_image_rgb(path: str | os.PathLike) -> np.ndarray:
     """Any image PIL reads -> (H, W, 3) uint8 RGB, upright (EXIF orientation applied).
 
     Grayscale is repeated to three channels, alpha is dropped, palette and CMYK images are
-    converted, 16-bit images keep their top 8 bits. Raises FileNotFoundError, or OSError
-    when the file is not a readable image.
+    converted, 16-bit images keep their top 8 bits. Raises FileNotFoundError, OSError when
+    the file is not a readable image, or ``ldm3d_core.inputs.InputError`` (a ValueError)
+    for a FIFO or device, or a header above the pixel limit (checked before decoding).
     """
-    with Image.open(path) as im:
+    from ..inputs import open_image
+
+    with open_image(path) as im:
         im = ImageOps.exif_transpose(im)
         if im.mode in ("I;16", "I;16B", "I;16L", "I"):
             a = np.asarray(im).astype(np.int64)
@@ -51,18 +54,9 @@ def depth_preview(depth: np.ndarray) -> np.ndarray:
 
 
 def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    fd, name = tempfile.mkstemp(
-        prefix=f".{path.stem}.", suffix=f".partial{path.suffix}", dir=path.parent
-    )
-    os.close(fd)
-    tmp = Path(name)
-    try:
+    """``write(tmp)``, then ``tmp`` becomes ``path`` (``ldm3d_core.files.atomic_path``)."""
+    with atomic_path(path) as tmp:
         write(tmp)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def write_depth_png(path: str | os.PathLike, depth: np.ndarray, preview: bool = True) -> list[Path]:

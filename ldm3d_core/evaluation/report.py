@@ -12,6 +12,8 @@ import math
 import os
 from pathlib import Path
 
+from ..files import atomic_path
+
 RESULTS_CSV = "results.csv"
 RESULTS_MD = "results.md"
 
@@ -47,12 +49,8 @@ def _format(key: str, value: object) -> str:
 
 
 def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    try:
+    with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def read_results(out_dir: str | os.PathLike[str]) -> list[dict[str, str]]:

@@ -26,14 +26,15 @@ def _fail(message: str) -> SystemExit:
 
 def cmd_train(args: argparse.Namespace) -> int:
     """Run ``ldm3d train`` (see the module docstring)."""
-    from ..errors import ModelNotFoundError
+    from ..errors import ModelNotFoundError, is_out_of_memory, one_line
+    from ..files import FileSafetyError
     from .config import ConfigError, dump_config, load_config
     from .engine import TrainingError
 
     try:
         config = load_config(args.config, args.stage, args.set or [])
     except ConfigError as exc:
-        raise _fail(str(exc)) from None
+        raise _fail(one_line(exc)) from None
     if args.print_config:
         print(dump_config(config), end="")
         return 0
@@ -51,10 +52,17 @@ def cmd_train(args: argparse.Namespace) -> int:
     resume = args.resume if args.resume in (True, False) else str(args.resume)
     try:
         result = train(config, resume=resume)
-    except (ConfigError, TrainingError, ModelNotFoundError) as exc:
-        raise _fail(str(exc)) from None
+    except (ConfigError, TrainingError, ModelNotFoundError, FileSafetyError) as exc:
+        raise _fail(one_line(exc)) from None
     except (ValueError, OSError) as exc:  # dataset and file problems from lower layers
         raise _fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from None
+    except (MemoryError, RuntimeError) as exc:
+        if not is_out_of_memory(exc):
+            raise
+        raise _fail(
+            f"{args.config}: out of memory while training; lower train.batch_size or "
+            "data.resolution (or set train.gradient_checkpointing: true, train.mixed_precision)"
+        ) from None
     from accelerate import PartialState
 
     if PartialState().is_main_process:
@@ -115,7 +123,9 @@ class _Parser(argparse.ArgumentParser):
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m ldm3d_core.training STAGE --config FILE ...`` (for ``accelerate launch``)."""
+    from ..cli import run_command
+
     parser = _Parser(prog=f"{Path(sys.executable).name} -m ldm3d_core.training")
     add_arguments(parser)
     args = parser.parse_args(argv)
-    return args.func(args)
+    return run_command(args.func, args)
