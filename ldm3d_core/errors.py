@@ -47,3 +47,8 @@ def is_out_of_memory(exc: BaseException) -> bool:
             "not enough memory",
         )
     )
+
+
+class ModelLoadError(ValueError):
+    """A model folder that is there but cannot be loaded (a truncated weights file, broken
+    JSON, a corrupt tokenizer); the one-line message names the part."""

@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 
 from .devices import resolve_dtype
+from .errors import ModelLoadError, one_line
 from .loading import resolve_model_dir
 
 
@@ -35,10 +36,14 @@ def export_model(
     shutil.rmtree(tmp, ignore_errors=True)
     shutil.copytree(src, tmp, ignore=shutil.ignore_patterns(".*"))
     for weights in tmp.rglob("*.safetensors"):
-        tensors = {
-            k: v.to(torch_dtype) if v.is_floating_point() else v
-            for k, v in load_file(weights).items()
-        }
+        try:
+            loaded = load_file(weights)
+        except Exception as exc:  # SafetensorError: truncated or not safetensors at all
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise ModelLoadError(
+                f"{src / weights.relative_to(tmp)}: cannot read these weights ({one_line(exc)})"
+            ) from None
+        tensors = {k: v.to(torch_dtype) if v.is_floating_point() else v for k, v in loaded.items()}
         save_file(tensors, weights, metadata={"format": "pt"})
     if dst.exists():
         dst.rmdir()

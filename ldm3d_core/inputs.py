@@ -56,7 +56,7 @@ def check_pixels(width: int, height: int, path: str | os.PathLike) -> None:
 
 
 @contextmanager
-def open_image(path: str | os.PathLike, what: str = "image") -> Iterator[Any]:
+def open_image(path: str | os.PathLike, what: str = "file") -> Iterator[Any]:
     """``PIL.Image.open`` of a checked input: a regular file whose header claims at most the
     pixel limit. Nothing is decoded until the caller asks for the pixels.
 

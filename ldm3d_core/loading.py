@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 from .devices import hub_offline, resolve_device, resolve_dtype
-from .errors import ModelNotFoundError
+from .errors import ModelLoadError, ModelNotFoundError, is_out_of_memory, one_line
 from .pipelines.base import LDM3DComponents
 from .pipelines.img2img import LDM3DImg2ImgPipeline
 from .pipelines.txt2rgbd import LDM3DTxt2RGBDPipeline
@@ -169,11 +169,18 @@ def load_components(
     dt = resolve_dtype(dtype, dev)
     folder = resolve_model_dir(model, offline=offline)
     kw = {"local_files_only": True}
-    unet = UNet2DConditionModel.from_pretrained(folder, subfolder="unet", torch_dtype=dt, **kw)
-    vae = AutoencoderKL.from_pretrained(folder, subfolder="vae", torch_dtype=dt, **kw)
-    text_encoder = CLIPTextModel.from_pretrained(folder, subfolder="text_encoder", dtype=dt, **kw)
-    tokenizer = CLIPTokenizer.from_pretrained(folder, subfolder="tokenizer", **kw)
-    scheduler_config = DDIMScheduler.load_config(folder, subfolder="scheduler", **kw)
+    with model_part(folder, "unet"):
+        unet = UNet2DConditionModel.from_pretrained(folder, subfolder="unet", torch_dtype=dt, **kw)
+    with model_part(folder, "vae"):
+        vae = AutoencoderKL.from_pretrained(folder, subfolder="vae", torch_dtype=dt, **kw)
+    with model_part(folder, "text_encoder"):
+        text_encoder = CLIPTextModel.from_pretrained(
+            folder, subfolder="text_encoder", dtype=dt, **kw
+        )
+    with model_part(folder, "tokenizer"):
+        tokenizer = CLIPTokenizer.from_pretrained(folder, subfolder="tokenizer", **kw)
+    with model_part(folder, "scheduler"):
+        scheduler_config = DDIMScheduler.load_config(folder, subfolder="scheduler", **kw)
     components = LDM3DComponents(
         unet=unet,
         vae=vae,
@@ -184,6 +191,23 @@ def load_components(
     )
     prepare_modules(components, dev, channels_last=channels_last, fuse_qkv=fuse_qkv)
     return components
+
+
+@contextlib.contextmanager
+def model_part(folder: str | os.PathLike[str], part: str) -> Iterator[None]:
+    """Errors while loading ``folder/part`` (truncated weights, broken JSON, a corrupt
+    tokenizer: libraries raise many kinds) as one-line ModelLoadErrors naming the part.
+    A model that is not there, an allocation failure or an interrupt pass through."""
+    try:
+        yield
+    except (ModelNotFoundError, ModelLoadError):
+        raise
+    except Exception as exc:
+        if is_out_of_memory(exc):
+            raise
+        raise ModelLoadError(
+            f"{Path(folder) / part}: cannot load this part of the model ({one_line(exc, 240)})"
+        ) from None
 
 
 def set_attention(model: torch.nn.Module, fused: bool) -> None:

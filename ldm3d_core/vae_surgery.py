@@ -131,13 +131,16 @@ def load_source_vae(source: str | os.PathLike[str]) -> AutoencoderKL:
     from diffusers import AutoencoderKL
 
     from .errors import ModelNotFoundError
+    from .loading import model_part
 
     path = Path(source).expanduser()
     if path.is_dir():
         if _is_vae_folder(path):
-            return AutoencoderKL.from_pretrained(path)
+            with model_part(path.parent, path.name):
+                return AutoencoderKL.from_pretrained(path)
         if _is_vae_folder(path / "vae"):
-            return AutoencoderKL.from_pretrained(path, subfolder="vae")
+            with model_part(path, "vae"):
+                return AutoencoderKL.from_pretrained(path, subfolder="vae")
         raise FileNotFoundError(
             f"{path}: neither a diffusers VAE folder (config.json of an AutoencoderKL) nor a "
             "model folder with a vae/ subfolder"

@@ -13,6 +13,7 @@ import argparse
 
 import numpy as np
 import pytest
+from conftest import visible
 from PIL import Image
 
 from depthfusion import conventions as cv
@@ -317,7 +318,7 @@ def test_cli_writes_16bit_depth_and_preview(tiny_dpt, tmp_path, capsys):
     assert depth.min() == 0 and depth.max() == 65535
     preview = np.asarray(Image.open(tmp_path / "out" / "pano_depth_preview.png"))
     assert preview.shape == (64, 128, 3) and preview.dtype == np.uint8
-    assert sorted(p.name for p in out.parent.iterdir()) == [
+    assert sorted(p.name for p in visible(out.parent)) == [
         "pano_depth.png",
         "pano_depth_preview.png",
     ]

@@ -138,12 +138,18 @@ def read_manifest(path: Path) -> list[Sample]:
 
 def iter_samples(source: str | os.PathLike[str]) -> Iterator[Sample]:
     """The samples of a dataset source: a manifest file, a folder with ``manifest.csv``, or
-    a folder in the sidecar layout (see the module docstring)."""
+    a folder in the sidecar layout (see the module docstring). A manifest must be a regular
+    file (``ldm3d_core.inputs.InputError`` for a FIFO or device: it would block or never end).
+    """
+    from ..inputs import input_file
+
     src = Path(source)
     if src.is_file():
         yield from read_manifest(src)
-    elif (src / MANIFEST).is_file():
-        yield from read_manifest(src / MANIFEST)
+    elif src.is_dir() and os.path.lexists(src / MANIFEST):
+        yield from read_manifest(input_file(src / MANIFEST, "manifest"))
+    elif os.path.exists(src) and not src.is_dir():
+        input_file(src, "dataset source")  # a FIFO, device or socket: one line, not read
     elif src.is_dir():
         for image in list_images(src):
             yield Sample(image, find_depth(src, image), read_caption(image))

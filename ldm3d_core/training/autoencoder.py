@@ -66,11 +66,14 @@ class AutoencoderTrainer(Trainer):
     def load_models(self, model_dir: Path) -> None:
         from diffusers import AutoencoderKL
 
+        from ..loading import model_part
+
         acc, cfg = self.accelerator, self.config
         # fp32 master weights whatever the folder stores; autocast does the mixed precision
-        vae = AutoencoderKL.from_pretrained(
-            model_dir, subfolder="vae", torch_dtype=torch.float32, local_files_only=True
-        ).train()
+        with model_part(model_dir, "vae"):
+            vae = AutoencoderKL.from_pretrained(
+                model_dir, subfolder="vae", torch_dtype=torch.float32, local_files_only=True
+            ).train()
         if cfg.train.gradient_checkpointing:
             vae.enable_gradient_checkpointing()
         self.latent_channels = int(vae.config.latent_channels)

@@ -7,6 +7,10 @@ configs in ``configs/`` repeat them as comments); an unknown or misspelt key is 
 that names it, because a silently ignored setting in a multi-day run is the costliest
 kind of typo. Relative paths are taken relative to the current working directory, like
 the other training tools users know (diffusers scripts, accelerate).
+
+Files are read with YAML's safe loader (``ldm3d_core.files.load_yaml``), which also refuses
+a key given twice in one mapping (the second ``train:`` would silently replace the first);
+a config path must be a regular file (a FIFO or ``/dev/zero`` is refused, not read).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from ..files import FileSafetyError, load_yaml, regular_file
 from ..validation import format_validation_error
 
 #: Shipped example configs, by name (``ldm3d train autoencoder --config autoencoder-tiny``).
@@ -274,7 +279,9 @@ def parse_override(item: str) -> tuple[list[str], Any]:
     if not sep or not key.strip():
         raise ConfigError(f"--set {item!r}: expected key=value, e.g. train.max_steps=100")
     try:
-        value = yaml.safe_load(text)
+        value = load_yaml(text)
+    except yaml.constructor.ConstructorError as exc:  # e.g. a duplicate key in a mapping
+        raise ConfigError(f"--set {item}: {exc.problem}") from None
     except yaml.YAMLError:
         value = text
     return key.strip().split("."), value
@@ -297,10 +304,13 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
 
 
 def resolve_config_path(path: str | os.PathLike[str]) -> Path:
-    """A config path, or the name of a shipped example (``diffusion-tiny``)."""
+    """A config path (a regular file), or the name of a shipped example (``diffusion-tiny``)."""
     p = Path(path)
-    if p.is_file():
-        return p
+    if os.path.exists(p):
+        try:
+            return regular_file(p, "config file")
+        except FileSafetyError as exc:  # a folder, FIFO or device
+            raise ConfigError(str(exc)) from None
     shipped = CONFIG_DIR / f"{p.name}.yaml" if p.suffix == "" else CONFIG_DIR / p.name
     if len(p.parts) == 1 and shipped.is_file():
         return shipped
@@ -327,15 +337,21 @@ def load_config(
         file = resolve_config_path(path)
         origin = str(path)
         try:
-            data = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
+            data = load_yaml(file.read_text(encoding="utf-8")) or {}
+        except yaml.constructor.ConstructorError as exc:  # a duplicate key, an unsafe tag
+            mark = exc.problem_mark
+            where = f"line {mark.line + 1}: " if mark is not None else ""
+            raise ConfigError(f"{origin}: {where}{exc.problem}") from None
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f" (line {mark.line + 1})" if mark is not None else ""
             raise ConfigError(f"{origin}: not valid YAML{where}") from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"{origin}: not a text file (UTF-8 expected)") from None
         except OSError as exc:
             raise ConfigError(f"{origin}: cannot read ({exc.strerror or exc})") from None
     else:
-        data = yaml.safe_load(yaml.safe_dump(data))  # a deep copy in YAML's own types
+        data = load_yaml(yaml.safe_dump(data))  # a deep copy in YAML's own types
     if not isinstance(data, dict):
         raise ConfigError(f"{origin}: expected a mapping of settings at the top level")
     apply_overrides(data, list(overrides or []))

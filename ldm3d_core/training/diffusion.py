@@ -40,26 +40,34 @@ class DiffusionTrainer(Trainer):
         from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
         from transformers import CLIPTextModel, CLIPTokenizer
 
+        from ..loading import model_part
+
         acc, cfg = self.accelerator, self.config
         kw = {"local_files_only": True}
         self.weight_dtype = _DTYPES[cfg.train.mixed_precision]
 
         # 1. Frozen parts: VAE, text encoder (unless trained), tokenizer, noise schedule
         dt = self.weight_dtype
-        self.vae = AutoencoderKL.from_pretrained(model_dir, subfolder="vae", torch_dtype=dt, **kw)
+        with model_part(model_dir, "vae"):
+            self.vae = AutoencoderKL.from_pretrained(
+                model_dir, subfolder="vae", torch_dtype=dt, **kw
+            )
         self.vae.requires_grad_(False).eval().to(acc.device)
         self.train_text = cfg.diffusion.train_text_encoder
-        text_encoder = CLIPTextModel.from_pretrained(
-            model_dir,
-            subfolder="text_encoder",
-            dtype=torch.float32 if self.train_text else dt,
-            **kw,
-        )
+        with model_part(model_dir, "text_encoder"):
+            text_encoder = CLIPTextModel.from_pretrained(
+                model_dir,
+                subfolder="text_encoder",
+                dtype=torch.float32 if self.train_text else dt,
+                **kw,
+            )
         text_encoder.requires_grad_(self.train_text).train(self.train_text).to(acc.device)
-        self.tokenizer = CLIPTokenizer.from_pretrained(model_dir, subfolder="tokenizer", **kw)
-        self.scheduler_config = dict(
-            DDPMScheduler.load_config(model_dir, subfolder="scheduler", **kw)
-        )
+        with model_part(model_dir, "tokenizer"):
+            self.tokenizer = CLIPTokenizer.from_pretrained(model_dir, subfolder="tokenizer", **kw)
+        with model_part(model_dir, "scheduler"):
+            self.scheduler_config = dict(
+                DDPMScheduler.load_config(model_dir, subfolder="scheduler", **kw)
+            )
         # (DDPMScheduler's own default when the folder's config has no prediction_type)
         self.prediction_type = cfg.diffusion.prediction_type or self.scheduler_config.get(
             "prediction_type", "epsilon"
@@ -84,9 +92,10 @@ class DiffusionTrainer(Trainer):
         self.noise_scheduler = DDPMScheduler.from_config(self.scheduler_config)
 
         # 2. The trained UNet (fp32 master weights), its optimiser, schedule and EMA
-        unet = UNet2DConditionModel.from_pretrained(
-            model_dir, subfolder="unet", torch_dtype=torch.float32, **kw
-        ).train()
+        with model_part(model_dir, "unet"):
+            unet = UNet2DConditionModel.from_pretrained(
+                model_dir, subfolder="unet", torch_dtype=torch.float32, **kw
+            ).train()
         if cfg.train.gradient_checkpointing:
             unet.enable_gradient_checkpointing()
         trained = [*unet.parameters()] + ([*text_encoder.parameters()] if self.train_text else [])
