@@ -9,6 +9,7 @@ import sys
 import numpy as np
 import pytest
 import torch
+from conftest import visible
 from PIL import Image
 
 from ldm3d_core.cli import main
@@ -56,7 +57,7 @@ def test_generate_writes_rgb_and_16bit_depth(tiny, tmp_path, capsys):
     with Image.open(depth_path) as im:
         depth = np.asarray(im)
     assert depth.dtype == np.uint16 and depth.shape == (64, 64) and depth.max() > 255
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([rgb_path.name, depth_path.name])
+    assert sorted(p.name for p in visible(tmp_path)) == sorted([rgb_path.name, depth_path.name])
 
 
 def test_generate_panorama_batch_and_options(tiny, tmp_path, capsys):
@@ -64,7 +65,7 @@ def test_generate_panorama_batch_and_options(tiny, tmp_path, capsys):
     argv += ["--scheduler", "euler", "--guidance", "3", "--negative-prompt", "fog", "--name", "p"]
     code, out, err = run(argv, capsys)
     assert code == 0, err
-    names = sorted(p.name for p in tmp_path.iterdir())
+    names = sorted(p.name for p in visible(tmp_path))
     assert names == ["p_00_depth.png", "p_00_rgb.png", "p_01_depth.png", "p_01_rgb.png"]
     with Image.open(tmp_path / "p_01_rgb.png") as im:
         assert im.size == (128, 64)
@@ -113,7 +114,7 @@ def test_user_errors_are_one_line_exit_2(tiny, tmp_path, capsys, argv, fragments
     argv = [subst.get(a, a) for a in argv] + ["-o", tmp_path / "out", "--model", tiny, *FAST]
     code, _, err = run(argv, capsys)
     assert_user_error(code, err, *fragments)
-    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+    assert not (tmp_path / "out").exists() or not any(visible(tmp_path / "out"))
 
 
 def test_missing_model_says_how_to_get_it(offline, tmp_path, capsys, monkeypatch):
