@@ -188,6 +188,37 @@ def _evaluate_vae(args: argparse.Namespace, metrics: tuple[str, ...]) -> dict[st
     )
 
 
+def _check_bounds(args: argparse.Namespace) -> None:
+    """Generation settings and --resolution against ``ldm3d_core.generation_limits``,
+    before any model loads."""
+    from ..generation_limits import GenerationLimitError, check_generation, limit
+
+    try:
+        if args.model:
+            check_generation(
+                width=args.width,
+                height=args.height,
+                steps=args.steps,
+                guidance=args.guidance,
+                seed=args.seed,
+                panorama=args.panorama,
+            )
+        r = args.resolution
+        if r is not None:
+            if r <= 0 or r % 8:
+                raise GenerationLimitError(
+                    f"--resolution must be a positive multiple of 8, got {r}"
+                )
+            cap = limit("--height")
+            if r > cap:
+                raise GenerationLimitError(
+                    f"--resolution {r}: above the limit of {cap} "
+                    "(raise it with LDM3D_MAX_GENERATION_HEIGHT)"
+                )
+    except GenerationLimitError as exc:
+        raise _fail(str(exc)) from None
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """Run ``ldm3d evaluate`` (see the module docstring)."""
     from ..errors import ModelNotFoundError
@@ -198,6 +229,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         raise _fail("give exactly one of --model, --generated, --vae")
     if args.limit is not None and args.limit < 1:
         raise _fail(f"--limit must be at least 1, got {args.limit}")
+    _check_bounds(args)
     name = args.name or Path(str(getattr(args, sources[0]))).name or str(getattr(args, sources[0]))
     try:
         if args.vae:

@@ -5,20 +5,20 @@ schedule, the EMA) with ``weights_only=False``, so a replaced ``custom_checkpoin
 would run whatever it likes on ``--resume``. Checkpoints are therefore written and read
 here, every file as data:
 
-==============================  ===================================================  ==========
+==============================  ===================================================  ===========
 file                            what                                                 format
-==============================  ===================================================  ==========
+==============================  ===================================================  ===========
 ``model.safetensors``,          weights of each prepared model (unwrapped, so any    safetensors
 ``model_1.safetensors``, ...    process count reads them)
 ``optimizer.bin``, ...          optimiser states                                     torch [1]_
 ``scheduler.bin``, ...          schedulers handed to ``accelerator.prepare``         torch [1]_
-``custom_checkpoint_0.pkl``,    objects registered with ``register_for_checkpointing``  torch [1]_
-...                             (LR schedule, EMA)
+``custom_checkpoint_0.pkl``,    objects registered for checkpointing (LR schedule,   torch [1]_
+...                             EMA)
 ``scaler.pt``                   the fp16 gradient scaler                             torch [1]_
 ``rng_<rank>.json``             Python ``random`` and NumPy states of process rank   JSON
 ``rng_<rank>.safetensors``      torch CPU (and CUDA/MPS) states, the run's noise     safetensors
                                 generator
-==============================  ===================================================  ==========
+==============================  ===================================================  ===========
 
 .. [1] ``torch.save`` files read with ``torch.load(weights_only=True)``: tensors, numbers,
    strings and containers only; any other object in the pickle is refused before it is
