@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ldm3d_core import limits
+from ldm3d_core.errors import is_out_of_memory
 
 from .discontinuities import LayeredMesh, build_layered_mesh
 from .errors import DepthFusionError, InputError, SceneError
@@ -221,15 +222,6 @@ class ResourceError(DepthFusionError):
     """Memory ran out; the message names the field that asked for it."""
 
 
-def _is_out_of_memory(exc: BaseException) -> bool:
-    if isinstance(exc, MemoryError):
-        return True
-    text = str(exc).lower()
-    return isinstance(exc, RuntimeError) and (
-        "out of memory" in text or "can't allocate memory" in text or "failed to allocate" in text
-    )
-
-
 def _source_field(scene: Scene) -> str:
     src = scene.source
     if src.procedural is not None:
@@ -263,7 +255,7 @@ def render_scene(scene: Scene, *, quiet: bool = False, allow_outside: bool = Fal
             stage = f"outputs[{index}].{_output_field(out)}"
             written.extend(write_output(state, out, index))
     except (MemoryError, RuntimeError) as exc:
-        if not _is_out_of_memory(exc):
+        if not is_out_of_memory(exc):
             raise
         raise ResourceError(
             f"{stage}: out of memory while working on it; try a smaller value"

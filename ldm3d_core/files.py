@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import glob
 import json
 import os
 import re
@@ -271,7 +272,7 @@ def remove_stale_partials(final: Path) -> list[Path]:
     """Delete temporary files of ``final`` left by killed runs (their process is gone)."""
     removed: list[Path] = []
     try:
-        candidates = list(final.parent.glob(f".{glob_escape(final.name)}.*.partial*"))
+        candidates = list(final.parent.glob(f".{glob.escape(final.name)}.*.partial*"))
     except OSError:
         return removed
     for cand in candidates:
@@ -282,10 +283,6 @@ def remove_stale_partials(final: Path) -> list[Path]:
             shutil.rmtree(cand) if cand.is_dir() and not cand.is_symlink() else cand.unlink()
             removed.append(cand)
     return removed
-
-
-def glob_escape(text: str) -> str:
-    return re.sub(r"([*?\[])", r"[\1]", text)
 
 
 def temporary_name(final: Path, directory: bool = False) -> Path:
