@@ -34,16 +34,16 @@ from pathlib import Path
 import numpy as np
 
 from depthfusion.conventions import perspective_ray_directions
-from depthfusion.discontinuities import (
+from depthfusion.mesh.discontinuities import (
     DEFAULT_FEATHER,
     DEFAULT_THICKNESS,
     DEFAULT_THRESHOLD,
     build_layered_mesh,
 )
-from depthfusion.pose import Pose
-from depthfusion.procedural import build_scene, generate_panorama, render_view
 from depthfusion.render.gl import get_context, gl_info
+from depthfusion.render.pose import Pose
 from depthfusion.render.renderer import MeshRenderer
+from depthfusion.sources.procedural import build_scene, generate_panorama, render_view
 
 FILLS = ("stretch", "none", "inpaint")
 SCENES = (("room", 0), ("room", 1), ("room", 2), ("pillars", 0), ("courtyard", 0))

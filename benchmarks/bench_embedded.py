@@ -32,10 +32,11 @@ def main() -> None:
     ap.add_argument("--prompt", default=PROMPT)
     args = ap.parse_args()
 
-    from depthfusion.outputs import write_output
-    from depthfusion.pipeline import SceneState, build_mesh, check_outputs
+    from depthfusion.outputs.kinds import write_output
+    from depthfusion.outputs.state import SceneState, build_mesh
+    from depthfusion.pipeline import check_outputs
     from depthfusion.scene import load_scene
-    from depthfusion.sources import load_source
+    from depthfusion.sources.load import load_source
 
     with tempfile.TemporaryDirectory() as tmp:
         scene_file = Path(tmp) / "scene.yaml"

@@ -16,13 +16,13 @@ from pathlib import Path
 
 import numpy as np
 
-from depthfusion.camera_path import preset_path
-from depthfusion.mesh import build_sphere_mesh
-from depthfusion.procedural import generate_panorama
+from depthfusion.mesh.sphere import build_sphere_mesh
+from depthfusion.outputs.writers import VideoWriter
+from depthfusion.render.camera_path import preset_path
 from depthfusion.render.gl import get_context, gl_info
 from depthfusion.render.layouts import render_frame
 from depthfusion.render.renderer import MeshRenderer
-from depthfusion.writers import VideoWriter
+from depthfusion.sources.procedural import generate_panorama
 
 
 def timed(fn, n: int) -> float:

@@ -29,13 +29,13 @@ from pathlib import Path
 
 import numpy as np
 
-from depthfusion.camera_path import preset_path
-from depthfusion.mesh import build_sphere_mesh
-from depthfusion.procedural import generate_panorama
+from depthfusion.mesh.sphere import build_sphere_mesh
+from depthfusion.outputs.vr360 import CODECS, VR360Spec, resolve_vr360, write_vr360
+from depthfusion.outputs.writers import VideoWriter
+from depthfusion.render.camera_path import preset_path
 from depthfusion.render.gl import get_context, gl_info
 from depthfusion.render.ods import ODSRenderer, simplify_for_ods
-from depthfusion.vr360 import CODECS, VR360Spec, resolve_vr360, write_vr360
-from depthfusion.writers import VideoWriter
+from depthfusion.sources.procedural import generate_panorama
 
 EYE = 2048
 IPD = 0.064

@@ -12,12 +12,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from depthfusion.discontinuities import build_layered_mesh
-from depthfusion.mesh import build_sphere_mesh
-from depthfusion.pose import Pose
-from depthfusion.procedural import build_scene, generate_panorama, render_view
+from depthfusion.mesh.discontinuities import build_layered_mesh
+from depthfusion.mesh.sphere import build_sphere_mesh
 from depthfusion.render.gl import get_context
+from depthfusion.render.pose import Pose
 from depthfusion.render.renderer import MeshRenderer
+from depthfusion.sources.procedural import build_scene, generate_panorama, render_view
 
 SIZE, FOV = (480, 360), 75.0
 

@@ -9,50 +9,18 @@ import argparse
 import logging
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
-from ldm3d_core.files import FileSafetyError
-from ldm3d_core.limits import LimitError
-
 from . import __version__
-from .errors import DepthFusionError
+from .console import run_command
 
 log = logging.getLogger("depthfusion")
-
-
-@contextmanager
-def _cli_logging(quiet: bool, verbose: bool) -> Iterator[None]:
-    """Messages as ``depthfusion: ...`` on stderr while the command runs; restored afterwards
-    so that in-process callers (tests, notebooks) keep their own logging set-up."""
-    saved = (log.handlers[:], log.level, log.propagate)
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("depthfusion: %(message)s"))
-    log.handlers[:] = [handler]
-    log.setLevel(logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO)
-    log.propagate = False
-    try:
-        yield
-    finally:
-        log.handlers[:], log.level, log.propagate = saved
-
-
-def resolve_scene_arg(value: str) -> Path:
-    """A scene file path, or the name of a shipped example scene (``demo``)."""
-    path = Path(value)
-    if path.exists() or path.suffix in (".yaml", ".yml") or "/" in value:
-        return path
-    from .resources import scene_path
-
-    shipped = scene_path(value)
-    return shipped if shipped.exists() else path
 
 
 def cmd_render(args: argparse.Namespace) -> int:
     from .atomic import allow_overwrite
     from .pipeline import render_scene
-    from .scene import load_scene
+    from .scene import load_scene, resolve_scene_arg
 
     start = time.perf_counter()
     scene = load_scene(resolve_scene_arg(args.scene), args.set, args.output_dir)
@@ -67,7 +35,7 @@ def cmd_render(args: argparse.Namespace) -> int:
 def cmd_validate(args: argparse.Namespace) -> int:
     from .atomic import allow_overwrite
     from .pipeline import check_scene
-    from .scene import load_scene
+    from .scene import load_scene, resolve_scene_arg
 
     path = resolve_scene_arg(args.scene)
     scene = load_scene(path, args.set, args.output_dir)
@@ -92,11 +60,11 @@ def cmd_keys(args: argparse.Namespace) -> int:
 
 
 def cmd_presets(args: argparse.Namespace) -> int:
-    from .procedural import PRESETS
+    from .sources.procedural import PRESETS
 
     print("procedural scenes:", ", ".join(PRESETS))
     try:
-        from .camera_path import PRESETS as PATHS
+        from .render.camera_path import PRESETS as PATHS
 
         print("camera paths:     ", ", ".join(PATHS))
     except ImportError:
@@ -117,7 +85,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def cmd_dataset(args: argparse.Namespace) -> int:
-    from .dataset import write_dataset
+    from .sources.dataset import write_dataset
 
     presets = [p.strip() for p in args.presets.split(",")] if args.presets else None
     kwargs = {"presets": presets} if presets else {}
@@ -214,7 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_dataset)
 
-    from .preview import add_preview_parser  # light: preview loads glfw only when it runs
+    from .preview.command import add_preview_parser  # light: preview loads glfw only when it runs
 
     add_preview_parser(sub)
     return parser
@@ -222,27 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        with _cli_logging(getattr(args, "quiet", False), getattr(args, "verbose", False)):
-            return args.func(args)
-    except DepthFusionError as exc:
-        print(f"depthfusion: error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except (FileSafetyError, LimitError) as exc:  # raised below the CLI's own error types
-        print(f"depthfusion: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("depthfusion: interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:  # e.g. `depthfusion keys | head`
-        sys.stderr.close()
-        return 0
-    except MemoryError:
-        print(
-            "depthfusion: error: out of memory (try a smaller sphere.resolution or output size)",
-            file=sys.stderr,
-        )
-        return 2
+    return run_command(args.func, args)
 
 
 if __name__ == "__main__":

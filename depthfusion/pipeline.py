@@ -3,105 +3,36 @@
 Everything that can be checked without the source is checked before any expensive work
 (:func:`check_scene`, which ``depthfusion validate`` runs too): output settings, sizes and
 frame counts against the documented limits and this OpenGL's, the input files' headers, and
-every file the outputs will write (``output_plan``), so a scene that cannot write its results,
+every file the outputs will write (``outputs/plan.py``), so a scene that cannot write its results,
 or would overwrite something the project did not write, fails in a second.
 When memory runs out anyway, the error names the field that asked for it.
+
+The stages it runs, each a package: ``sources/`` (scene -> RGBDPanorama), ``mesh/`` (the
+displaced sphere and its discontinuity layers, built lazily by ``outputs/state.py``),
+``render/`` and ``outputs/`` (one module per output kind).
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from ldm3d_core import limits
 from ldm3d_core.errors import is_out_of_memory
 
-from .discontinuities import LayeredMesh, build_layered_mesh
 from .errors import DepthFusionError, InputError, SceneError
-from .mesh import SphereMesh, build_sphere_mesh
-from .output_plan import PlannedPath, plan_outputs
-from .pose import Pose
-from .rgbd import RGBDPanorama
+from .outputs.plan import PlannedPath, plan_outputs
+from .outputs.state import SceneState
 from .scene import Scene
-from .sources import load_source
+from .sources.load import load_source
 
 log = logging.getLogger("depthfusion")
-
-
-@dataclass
-class SceneState:
-    """What the stages have produced so far; outputs read from it."""
-
-    scene: Scene
-    rgbd: RGBDPanorama
-    quiet: bool = False
-    _mesh: SphereMesh | LayeredMesh | None = None
-    cache: dict[str, Any] = field(default_factory=dict)
-
-    def poses(self) -> tuple[list[Pose], float]:
-        """The camera path's poses (one per frame) and its frame rate, computed once."""
-        if "poses" not in self.cache:
-            self.cache["poses"] = camera_poses(self.scene)
-        return self.cache["poses"]
-
-    @property
-    def mesh(self) -> SphereMesh | LayeredMesh:
-        """The displaced sphere, built on first use."""
-        if self._mesh is None:
-            self._mesh = build_mesh(self.scene, self.rgbd)
-        return self._mesh
-
-
-def camera_poses(scene: Scene) -> tuple[list[Pose], float]:
-    """One pose per frame along the scene's camera path, and the frame rate."""
-    path, fps, duration = scene.camera.build_path()
-    poses = path.poses(fps, duration)
-    if not poses:
-        raise SceneError(f"camera: a path of {duration:g} s at {fps:g} fps has no frames")
-    return poses, fps
-
-
-def build_mesh(scene: Scene, rgbd: RGBDPanorama, layered: bool = False) -> SphereMesh | LayeredMesh:
-    """The scene's sphere settings applied to ``rgbd``.
-
-    ``fill: stretch`` gives a plain SphereMesh unless ``layered`` asks for a LayeredMesh
-    always (the preview toggles layers on it).
-    """
-    sph = scene.sphere
-    disp = sph.displacement
-    disc = sph.discontinuities
-    geometry = dict(
-        radius=sph.radius, mode=disp.mode, strength=disp.strength, near=disp.near, far=disp.far
-    )
-    if disc.fill == "stretch" and not layered:
-        mesh = build_sphere_mesh(rgbd, sph.resolution, **geometry)
-    else:
-        mesh = build_layered_mesh(
-            rgbd,
-            sph.resolution,
-            **geometry,
-            threshold=disc.threshold,
-            fill=disc.fill,
-            thickness=disc.thickness,
-            reach=disc.reach,
-            feather=disc.feather,
-        )
-    log.info(
-        "mesh: %dx%d grid, %d vertices, %d triangles",
-        mesh.cols,
-        mesh.rows,
-        len(mesh.vertices),
-        len(mesh.faces),
-    )
-    return mesh
 
 
 def check_output_settings(scene: Scene) -> None:
     """Fail when an output kind is unavailable or its settings cannot work (no side effects:
     ``depthfusion validate`` runs this too)."""
-    from .outputs import WRITERS
+    from .outputs.kinds import WRITERS
 
     for index, out in enumerate(scene.outputs):
         if out.kind not in WRITERS:
@@ -109,8 +40,7 @@ def check_output_settings(scene: Scene) -> None:
                 f"outputs[{index}]: kind {out.kind!r} is not available in this version"
             )
         if out.kind == "vr360":
-            from .outputs import vr360_spec
-            from .vr360 import VR360Error, resolve_vr360
+            from .outputs.vr360 import VR360Error, resolve_vr360, vr360_spec
 
             if Path(out.path).suffix.lower() == ".mp4" and not out.follow_path and not out.duration:
                 raise SceneError(
@@ -146,14 +76,14 @@ def _check_frame_counts(scene: Scene) -> None:
 
 def _check_gl_sizes(scene: Scene) -> None:
     """View and 360 sizes within this OpenGL's largest framebuffer (when GL is available)."""
-    from .vr360 import resolve_vr360
+    from .outputs.vr360 import resolve_vr360
 
     sizes: list[tuple[int, str, int]] = []
     for index, out in enumerate(scene.outputs):
         if out.kind in ("still", "video", "frames"):
             sizes.append((index, "size", max(out.size)))
         elif out.kind == "vr360":
-            from .outputs import vr360_spec
+            from .outputs.vr360 import vr360_spec
 
             sizes.append((index, "resolution", resolve_vr360(vr360_spec(scene, out)).eye_size[0]))
     if not sizes:
@@ -241,7 +171,7 @@ def render_scene(scene: Scene, *, quiet: bool = False, allow_outside: bool = Fal
     ``allow_outside``: outputs may leave the output folder (the CLI's
     ``--allow-outside-output``; never a scene key).
     """
-    from .outputs import write_output
+    from .outputs.kinds import write_output
 
     check_scene(scene, allow_outside=allow_outside)
     stage = _source_field(scene)

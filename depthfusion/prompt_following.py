@@ -29,9 +29,16 @@ from pathlib import Path
 
 import numpy as np
 
-from .dataset import is_held_out
-from .procedural import PALETTE, PRESETS, SKIES, ProceduralScene, build_scene, generate_panorama
-from .rgbd import RGBDPanorama
+from .rgbd.panorama import RGBDPanorama
+from .sources.dataset import is_held_out
+from .sources.procedural import (
+    PALETTE,
+    PRESETS,
+    SKIES,
+    ProceduralScene,
+    build_scene,
+    generate_panorama,
+)
 
 #: Colours a room's / hall's walls can have (the generator's choices).
 WALL_COLOURS: dict[str, tuple[str, ...]] = {

@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from depthfusion.camera_path import (
+from depthfusion.conventions import camera_rotation
+from depthfusion.errors import SceneError
+from depthfusion.render.camera_path import (
     EASINGS,
     CameraPath,
     Keyframe,
@@ -13,8 +15,6 @@ from depthfusion.camera_path import (
     path_from_config,
     preset_path,
 )
-from depthfusion.conventions import camera_rotation
-from depthfusion.errors import SceneError
 
 
 def _pos(path: CameraPath, t: float) -> np.ndarray:

@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 
-from depthfusion.mesh import build_sphere_mesh
-from depthfusion.pose import Pose
+from depthfusion.mesh.sphere import build_sphere_mesh
 from depthfusion.render.camera import eye_matrices
 from depthfusion.render.culling import draw_runs, tile_faces, visible_tiles
-from depthfusion.rgbd import RGBDPanorama
+from depthfusion.render.pose import Pose
+from depthfusion.rgbd.panorama import RGBDPanorama
 
 
 @pytest.fixture(scope="module")

@@ -217,7 +217,7 @@ def test_parquet_without_pandas_is_a_clear_error(tmp_path):
 
 
 def test_depthfusion_procedural_dataset_is_readable(tmp_path):
-    from depthfusion.dataset import write_dataset
+    from depthfusion.sources.dataset import write_dataset
 
     write_dataset(tmp_path, 2, width=32, supersample=1, quiet=True)
     for source in (tmp_path, tmp_path / "manifest.csv"):

@@ -6,8 +6,8 @@ import csv
 import numpy as np
 
 from depthfusion.cli import main
-from depthfusion.procedural import build_scene, generate_panorama
-from depthfusion.rgbd_io import read_depth, read_rgb
+from depthfusion.rgbd.io import read_depth, read_rgb
+from depthfusion.sources.procedural import build_scene, generate_panorama
 
 
 def test_dataset_items_match_the_generator_and_resume(tmp_path, capsys):

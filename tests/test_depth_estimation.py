@@ -17,8 +17,8 @@ from conftest import visible
 from PIL import Image
 
 from depthfusion import conventions as cv
-from depthfusion.pose import Pose
-from depthfusion.procedural import build_scene, render_panorama, render_view
+from depthfusion.render.pose import Pose
+from depthfusion.sources.procedural import build_scene, render_panorama, render_view
 from ldm3d_core.depth import (
     DepthEstimator,
     DepthModelNotFoundError,

@@ -14,20 +14,18 @@ import pytest
 import trimesh
 
 from depthfusion.conventions import perspective_ray_directions
-from depthfusion.discontinuities import (
+from depthfusion.errors import DepthFusionError, SceneError
+from depthfusion.mesh.discontinuities import (
     DEFAULT_FEATHER,
     FILL_MODES,
-    LayeredMesh,
-    MeshLayer,
     build_layered_mesh,
     check_settings,
     detect_edges,
-    layers_to_trimesh_scene,
 )
-from depthfusion.errors import DepthFusionError, SceneError
-from depthfusion.mesh import build_sphere_mesh
-from depthfusion.pose import Pose
-from depthfusion.rgbd import RGBDPanorama
+from depthfusion.mesh.layers import LayeredMesh, MeshLayer, layers_to_trimesh_scene
+from depthfusion.mesh.sphere import build_sphere_mesh
+from depthfusion.render.pose import Pose
+from depthfusion.rgbd.panorama import RGBDPanorama
 
 W, H = 64, 32
 RED, GREEN = (200, 30, 30), (30, 160, 60)
@@ -57,7 +55,7 @@ def test_fill_blur_matches_the_exact_gaussian(sigma):
     the borders (a step and noise, 3 channels, a width the shrink factor does not divide)."""
     import cv2
 
-    from depthfusion.discontinuities import SHRUNK_BLUR_SIGMA, _gaussian
+    from depthfusion.mesh.inpaint import SHRUNK_BLUR_SIGMA, _gaussian
 
     rng = np.random.default_rng(3)
     img = rng.random((180, 1031, 3)).astype(np.float32) * 60.0
@@ -106,7 +104,7 @@ def test_bad_tuning_values(key, value):
 
 
 def test_fill_modes_match_the_scene_schema():
-    from depthfusion.scene import Discontinuities
+    from depthfusion.scene.schema import Discontinuities
 
     schema = Discontinuities.model_fields["fill"].annotation.__args__
     assert set(schema) == set(FILL_MODES)
@@ -205,7 +203,7 @@ def test_background_layer_lies_behind_and_continues_the_far_side(x0):
 
 
 def test_band_width_follows_reach_and_jump():
-    from depthfusion.discontinuities import MAX_BAND_FRACTION
+    from depthfusion.mesh.discontinuities import MAX_BAND_FRACTION
 
     pano = patch_panorama(20, 40, 4, 28)
     bands = [
@@ -423,8 +421,8 @@ def white_renderer(ctx, layered):
 
 @pytest.fixture(scope="module")
 def room(gl_context):
-    from depthfusion.procedural import build_scene, generate_panorama
     from depthfusion.render.renderer import MeshRenderer
+    from depthfusion.sources.procedural import build_scene, generate_panorama
 
     scene = build_scene("room", 1)
     pano = generate_panorama(scene, width=256, supersample=2)
@@ -559,8 +557,8 @@ def test_full_depth_skirts_draw_exactly_the_stretched_mesh(ctx, room, pitch):
     layered mesh covers exactly the stretched mesh's surface, and the renderer samples its
     q = 1 triangles as plain uvs, so even an offset view toward the pole is bit-identical
     (dividing by an interpolated q = 1 shifted texels near the pole)."""
-    from depthfusion.procedural import generate_panorama
     from depthfusion.render.renderer import MeshRenderer
+    from depthfusion.sources.procedural import generate_panorama
 
     scene, renderers, _ = room
     pano = generate_panorama(scene, width=256, supersample=2)
@@ -576,7 +574,7 @@ def test_full_depth_skirts_draw_exactly_the_stretched_mesh(ctx, room, pitch):
 @pytest.mark.gl
 @pytest.mark.parametrize("move", [-0.3, -0.2, 0.2])
 def test_head_move_beats_stretch_and_fills_disocclusions(ctx, room, move):
-    from depthfusion.procedural import render_view
+    from depthfusion.sources.procedural import render_view
 
     scene, renderers, white = room
     pose = Pose(yaw=aim(scene)).offset(right=move)
@@ -603,7 +601,7 @@ def test_head_move_beats_stretch_and_fills_disocclusions(ctx, room, move):
     ],
 )
 def test_no_holes_across_the_seam_and_at_the_poles(ctx, room, pose):
-    from depthfusion.procedural import render_view
+    from depthfusion.sources.procedural import render_view
 
     scene, renderers, white = room
     assert holes(white["inpaint"], pose) == 0
@@ -621,8 +619,8 @@ def pillars(gl_context):
     """Thin pillars before a detailed (checkered, tiled) background, at the benchmark's
     panorama width: a coarse fill, or one that ignored the far-side pixels, lost to the
     stretched mesh on every one of these poses (up to -0.26 dB)."""
-    from depthfusion.procedural import build_scene, generate_panorama
     from depthfusion.render.renderer import MeshRenderer
+    from depthfusion.sources.procedural import build_scene, generate_panorama
 
     scene = build_scene("pillars", 0)
     pano = generate_panorama(scene, width=1024, supersample=2)
@@ -645,7 +643,7 @@ def pillars(gl_context):
     [(None, 0.3, 0.0), (None, -0.3, 0.0), (None, -0.2, 0.0), (180.0, 0.3, 0.0), (-170, -0.2, -15)],
 )
 def test_thin_occluders_before_detailed_background_beat_stretch(ctx, pillars, yaw, right, pitch):
-    from depthfusion.procedural import render_view
+    from depthfusion.sources.procedural import render_view
 
     scene, renderers, aim_yaw = pillars
     pose = Pose(yaw=aim_yaw if yaw is None else yaw, pitch=pitch).offset(right=right)

@@ -8,8 +8,6 @@ import numpy as np
 import pytest
 import torch
 
-from depthfusion.dataset import combination, is_held_out, plan_items
-from depthfusion.procedural import PALETTE, build_scene
 from depthfusion.prompt_following import (
     dominant_colour,
     evaluate,
@@ -21,6 +19,8 @@ from depthfusion.prompt_following import (
     truth_generator,
 )
 from depthfusion.resources import asset_path
+from depthfusion.sources.dataset import combination, is_held_out, plan_items
+from depthfusion.sources.procedural import PALETTE, build_scene
 from ldm3d_core.panorama import seam_stats
 
 MODEL = asset_path("models/ldm3d-pano-tiny")
@@ -77,7 +77,7 @@ def test_caption_tokenizer_is_a_clip_tokenizer_with_grammar_words_whole(tmp_path
 
 
 def test_dataset_crop_windows_wrap_around_the_seam(tmp_path):
-    from depthfusion.dataset import write_dataset
+    from depthfusion.sources.dataset import write_dataset
     from ldm3d_core.data import RGBDDataset
 
     write_dataset(tmp_path, 1, width=64, supersample=1, quiet=True)

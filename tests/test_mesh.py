@@ -6,8 +6,8 @@ import trimesh
 
 from depthfusion.conventions import lonlat_to_direction, panorama_lonlat
 from depthfusion.errors import SceneError
-from depthfusion.mesh import build_sphere_mesh
-from depthfusion.rgbd import RGBDPanorama
+from depthfusion.mesh.sphere import build_sphere_mesh
+from depthfusion.rgbd.panorama import RGBDPanorama
 
 W, H = 64, 32
 

@@ -20,7 +20,6 @@ import pytest
 from conftest import visible
 
 from depthfusion.atomic import allow_overwrite
-from depthfusion.camera_path import preset_path
 from depthfusion.conventions import (
     camera_rotation,
     lonlat_to_direction,
@@ -28,9 +27,10 @@ from depthfusion.conventions import (
     panorama_lonlat,
 )
 from depthfusion.errors import DepthFusionError, OutputError
-from depthfusion.mesh import build_sphere_mesh
-from depthfusion.pose import Pose
-from depthfusion.procedural import build_scene, generate_panorama
+from depthfusion.mesh.sphere import build_sphere_mesh
+from depthfusion.outputs.spherical import read_spherical, read_xmp
+from depthfusion.outputs.vr360 import VR360Error, VR360Spec, codec_level, resolve_vr360, write_vr360
+from depthfusion.render.camera_path import preset_path
 from depthfusion.render.ods import (
     ODSError,
     ODSRenderer,
@@ -41,9 +41,9 @@ from depthfusion.render.ods import (
     ods_rays,
     simplify_for_ods,
 )
-from depthfusion.rgbd import RGBDPanorama
-from depthfusion.spherical import read_spherical, read_xmp
-from depthfusion.vr360 import VR360Error, VR360Spec, codec_level, resolve_vr360, write_vr360
+from depthfusion.render.pose import Pose
+from depthfusion.rgbd.panorama import RGBDPanorama
+from depthfusion.sources.procedural import build_scene, generate_panorama
 
 IPD = 0.064
 
@@ -298,7 +298,7 @@ def test_every_pixel_is_covered(ctx, room, position):
 @pytest.mark.gl
 @pytest.mark.parametrize(("feather", "samples"), [(0.0, 0), (0.5, 4)])
 def test_layered_mesh_with_cut_edges(ctx, room, feather, samples):
-    from depthfusion.discontinuities import build_layered_mesh
+    from depthfusion.mesh.discontinuities import build_layered_mesh
 
     rgbd, _ = room
     layered = build_layered_mesh(rgbd, mode="metric", fill="inpaint", feather=feather)
@@ -517,7 +517,7 @@ def test_failed_write_leaves_nothing(ctx, room, tmp_path, monkeypatch):
 
 
 def test_spec_from_a_scene_output_mapping():
-    from depthfusion.vr360 import spec_from_mapping
+    from depthfusion.outputs.vr360 import spec_from_mapping
 
     data = {"kind": "vr360", "path": "out/a.mp4", "preset": "preview", "stereo": True,
             "resolution": None, "codec": None}  # fmt: skip

@@ -166,8 +166,8 @@ def test_scene_file_cannot_lift_the_confinement(tmp_path, capsys):
 
 
 def _panorama_scene(tmp_path: Path, outputs: str) -> Path:
-    from depthfusion.procedural import build_scene, generate_panorama
-    from depthfusion.rgbd_io import write_depth16, write_rgb
+    from depthfusion.rgbd.io import write_depth16, write_rgb
+    from depthfusion.sources.procedural import build_scene, generate_panorama
 
     pano = generate_panorama(build_scene("room", 0), width=64, supersample=1)
     write_rgb(tmp_path / "pano.png", pano.rgb)
@@ -214,7 +214,7 @@ def test_obj_texture_never_replaces_an_unrelated_image(tmp_path, capsys):
 
 
 def test_rgbd_files_are_published_as_a_set(tmp_path, capsys, monkeypatch):
-    import depthfusion.rgbd_io as rgbd_io
+    import depthfusion.rgbd.io as rgbd_io
 
     scene = _scene(
         tmp_path, SCENE.replace("still, path: view.png, size: [32, 24]", "rgbd, path: p.png")
@@ -283,7 +283,7 @@ def test_decompression_bomb_is_refused_from_its_header(tmp_path, capsys, monkeyp
             "DEPTHFUSION_MAX_PIXELS",
         )
     from depthfusion.errors import InputError
-    from depthfusion.rgbd_io import read_rgb
+    from depthfusion.rgbd.io import read_rgb
 
     with pytest.raises(InputError, match="above the limit"):
         read_rgb(tmp_path / "bomb.png")
@@ -340,7 +340,7 @@ def test_limits_are_raised_by_environment_not_by_scene(tmp_path, capsys, monkeyp
 
 
 def test_camera_poses_are_lazy():
-    from depthfusion.camera_path import preset_path
+    from depthfusion.render.camera_path import preset_path
 
     path = preset_path("swing", 1e6, where="camera.path")
     poses = path.poses(30.0)
@@ -412,7 +412,7 @@ def test_a_full_disk_is_one_line_and_leaves_nothing(tmp_path, output):
 
 def test_a_folder_where_a_file_goes_is_one_line(tmp_path):
     from depthfusion.errors import OutputError
-    from depthfusion.writers import write_still
+    from depthfusion.outputs.writers import write_still
 
     (tmp_path / "x.png").mkdir()
     with pytest.raises(OutputError, match="is a folder"):

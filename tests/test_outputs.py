@@ -12,11 +12,11 @@ import pytest
 from depthfusion.cli import main
 from depthfusion.conventions import perspective_ray_directions
 from depthfusion.errors import DepthFusionError
-from depthfusion.mesh import build_sphere_mesh
+from depthfusion.mesh.sphere import build_sphere_mesh
 from depthfusion.pipeline import render_scene
-from depthfusion.pose import Pose
-from depthfusion.procedural import build_scene, generate_panorama, render_view
+from depthfusion.render.pose import Pose
 from depthfusion.scene import load_scene
+from depthfusion.sources.procedural import build_scene, generate_panorama, render_view
 
 pytestmark = pytest.mark.gl
 

@@ -29,21 +29,15 @@ import pytest
 import yaml
 
 from depthfusion.errors import DepthFusionError, InputError
-from depthfusion.pose import Pose
-from depthfusion.preview import (
-    HELP,
-    DisplayUnavailableError,
-    HeadlessWindow,
-    View,
-    add_preview_parser,
-    build_preview_mesh,
-    check_display,
-    cmd_preview,
-    load_script,
-    open_preview,
-    text_panel,
-)
-from depthfusion.scene import KeyframeSpec, Scene, load_scene
+from depthfusion.preview.command import add_preview_parser, cmd_preview, open_preview
+from depthfusion.preview.controls import HELP, View
+from depthfusion.preview.overlay import text_panel
+from depthfusion.preview.remesh import build_preview_mesh
+from depthfusion.preview.script import load_script
+from depthfusion.preview.window import DisplayUnavailableError, HeadlessWindow, check_display
+from depthfusion.render.pose import Pose
+from depthfusion.scene import Scene, load_scene
+from depthfusion.scene.schema import KeyframeSpec
 
 W, H = 256, 144  # window size of the GL tests
 SCENE = f"""\
@@ -79,7 +73,7 @@ class Truth:
 
     def __init__(self, ctx, scene_path: Path) -> None:
         from depthfusion.render.renderer import MeshRenderer
-        from depthfusion.sources import load_source
+        from depthfusion.sources.load import load_source
 
         scene = load_scene(scene_path)
         self.renderer = MeshRenderer.from_mesh(

@@ -16,8 +16,9 @@ from depthfusion.conventions import (
     uv_to_lonlat,
 )
 from depthfusion.errors import SceneError
-from depthfusion.pose import Pose
-from depthfusion.procedural import (
+from depthfusion.render.pose import Pose
+from depthfusion.rgbd.panorama import RGBDPanorama
+from depthfusion.sources.procedural import (
     CLEARANCE,
     FLOOR_Y,
     PALETTE,
@@ -29,7 +30,6 @@ from depthfusion.procedural import (
     render_panorama,
     render_view,
 )
-from depthfusion.rgbd import RGBDPanorama
 
 W = 256  # panorama width used throughout: 256 x 128, fast
 

@@ -20,11 +20,11 @@ from depthfusion.conventions import (
     vertical_fov,
 )
 from depthfusion.errors import DepthFusionError
-from depthfusion.mesh import build_sphere_mesh
-from depthfusion.pose import Pose
+from depthfusion.mesh.sphere import build_sphere_mesh
 from depthfusion.render import camera, gl, layouts
+from depthfusion.render.pose import Pose
 from depthfusion.render.renderer import MeshRenderer
-from depthfusion.rgbd import RGBDPanorama
+from depthfusion.rgbd.panorama import RGBDPanorama
 
 # --- scene helpers -----------------------------------------------------------------------------
 
@@ -540,7 +540,7 @@ def test_render_frame_layouts(ctx, spot_spheres, layout):
     ],
 )
 def test_frustum_culling_changes_no_pixel(ctx, position, yaw, pitch, fov, eye):
-    from depthfusion.procedural import generate_panorama
+    from depthfusion.sources.procedural import generate_panorama
 
     pano = generate_panorama("room", seed=1, width=256, supersample=1)
     mesh = build_sphere_mesh(pano, 256, mode="metric")

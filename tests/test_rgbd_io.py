@@ -11,11 +11,10 @@ import OpenEXR
 import pytest
 from conftest import visible
 
-from depthfusion import rgbd_io
 from depthfusion.conventions import metres_to_disparity
 from depthfusion.errors import InputError, OutputError, SceneError
-from depthfusion.rgbd import RGBDPanorama
-from depthfusion.rgbd_io import (
+from depthfusion.rgbd import io as rgbd_io
+from depthfusion.rgbd.io import (
     load_rgbd,
     read_depth,
     read_rgb,
@@ -25,6 +24,7 @@ from depthfusion.rgbd_io import (
     write_packed_depth,
     write_rgb,
 )
+from depthfusion.rgbd.panorama import RGBDPanorama
 from ldm3d_core.codec import pack_depth16
 
 H, W = 32, 64

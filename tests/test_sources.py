@@ -9,7 +9,7 @@ import pytest
 from conftest import visible
 
 from depthfusion.cli import main
-from depthfusion.rgbd_io import load_rgbd
+from depthfusion.rgbd.io import load_rgbd
 
 
 @pytest.fixture(autouse=True)

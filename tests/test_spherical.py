@@ -20,7 +20,7 @@ from conftest import visible
 
 from depthfusion.atomic import allow_overwrite
 from depthfusion.errors import DepthFusionError
-from depthfusion.spherical import (
+from depthfusion.outputs.spherical import (
     SPHERICAL_UUID,
     Box,
     SphericalMetadataError,
@@ -38,7 +38,7 @@ from depthfusion.spherical import (
     verify_mp4,
     write_equirect_still,
 )
-from depthfusion.writers import VideoWriter
+from depthfusion.outputs.writers import VideoWriter
 
 W, H = 64, 64  # a top-bottom frame of two 64x32 eyes
 

@@ -15,7 +15,7 @@ from conftest import visible
 
 from depthfusion.atomic import allow_overwrite
 from depthfusion.errors import OutputError
-from depthfusion.writers import FramesWriter, VideoWriter, even_size, progress, write_still
+from depthfusion.outputs.writers import FramesWriter, VideoWriter, even_size, progress, write_still
 
 W, H = 64, 32
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..conventions import focal_length_px
-from ..pose import Pose
+from .pose import Pose
 
 
 def perspective(

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from ..conventions import linear_to_srgb, srgb_to_linear
-from ..pose import Pose
+from .pose import Pose
 
 LAYOUTS = ("mono", "sbs", "sbs-half", "tb", "anaglyph", "left-right-files")
 

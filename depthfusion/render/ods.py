@@ -39,8 +39,8 @@ import numpy as np
 
 from ..conventions import DEFAULT_IPD, camera_rotation, lonlat_to_direction, panorama_lonlat
 from ..errors import DepthFusionError
-from ..pose import Pose
 from .gl import GL_FRAMEBUFFER_SRGB, RenderError, load_program
+from .pose import Pose
 from .renderer import MeshRenderer
 
 #: Default pole taper (degrees of |latitude|): full eye separation below the first value,
@@ -660,7 +660,7 @@ def simplify_for_ods(
     degrees (the shader caps a triangle that surrounds the view axis; that keeps the cap small).
     ``max_block``: largest block in cells (default: cols / 32, so blocks span <= 11.25 deg).
     """
-    from ..discontinuities import LayeredMesh, MeshLayer
+    from ..mesh.layers import LayeredMesh, MeshLayer
 
     options = dict(
         eye_width=eye_width, ipd=ipd, positions=positions, taper=taper, tolerance=tolerance,

@@ -32,7 +32,6 @@ from typing import Any
 import moderngl
 import numpy as np
 
-from ..pose import Pose
 from .camera import eye_matrices, eye_pose
 from .culling import draw_runs, tile_faces, visible_tiles
 from .gl import (
@@ -44,6 +43,7 @@ from .gl import (
     load_program,
     max_render_size,
 )
+from .pose import Pose
 
 #: GL_SAMPLE_ALPHA_TO_COVERAGE: fragment alpha -> fraction of covered MSAA samples.
 GL_SAMPLE_ALPHA_TO_COVERAGE = 0x809E

@@ -27,7 +27,8 @@ from pathlib import Path
 
 from ldm3d_core import files
 
-from .errors import SceneError
+from ..errors import SceneError
+from ..mesh.export import obj_paths
 
 # A printf-style frame pattern in a frames output's file name (shot_%05d.png).
 FRAME_PATTERN = re.compile(r"%0?(\d*)d")
@@ -57,11 +58,6 @@ def rgbd_paths(path: Path) -> tuple[Path, Path, Path]:
         path.with_name(f"{path.stem}_depth.png"),
         path.with_name(f"{path.stem}_depth_preview.png"),
     )
-
-
-def obj_paths(path: Path) -> tuple[Path, Path, Path]:
-    """An OBJ export's three files: the .obj, its .mtl and its texture PNG."""
-    return path, path.with_suffix(".mtl"), path.with_suffix(".png")
 
 
 def frame_files(pattern_path: Path, count: int) -> list[Path]:
@@ -112,7 +108,7 @@ def _job_inputs(scene) -> list[tuple[Path, str]]:
         inputs.append((_real(src.panorama.image), "source.panorama.image"))
         if isinstance(src.panorama.depth, Path):
             inputs.append((_real(src.panorama.depth), "source.panorama.depth"))
-    from .sources import resolve_model_name
+    from ..sources.ldm3d import resolve_model_name
 
     for name in ("model", "depth_model"):
         value = getattr(src, name)

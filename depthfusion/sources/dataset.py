@@ -31,10 +31,10 @@ from pathlib import Path
 
 from ldm3d_core import limits
 
-from .atomic import atomic_path, check_replaceable, ensure_writable_dir
-from .errors import InputError
+from ..atomic import atomic_path, check_replaceable, ensure_writable_dir
+from ..errors import InputError
+from ..rgbd.io import write_depth16, write_rgb
 from .procedural import PRESETS, build_scene, generate_panorama
-from .rgbd_io import write_depth16, write_rgb
 
 log = logging.getLogger("depthfusion")
 
@@ -111,7 +111,7 @@ def write_dataset(
     quiet: bool = False,
 ) -> list[DatasetItem]:
     """Render ``count`` captioned RGBD panoramas into ``out_dir`` (see the module docstring)."""
-    from .writers import progress
+    from ..outputs.writers import progress
 
     if count < 1:
         raise InputError(f"--count: must be at least 1, got {count}")

@@ -61,10 +61,10 @@ from ldm3d_core.codec import (
     unpack_depth16,
 )
 
-from .atomic import atomic_path
-from .conventions import linear_to_srgb, metres_to_disparity, srgb_to_linear
-from .errors import InputError, OutputError, SceneError
-from .rgbd import RGBDPanorama, metric_range_of
+from ..atomic import atomic_path
+from ..conventions import linear_to_srgb, metres_to_disparity, srgb_to_linear
+from ..errors import InputError, OutputError, SceneError
+from .panorama import RGBDPanorama, metric_range_of
 
 __all__ = [
     "DEPTH_UNITS",

@@ -46,12 +46,13 @@ from typing import Any
 
 import numpy as np
 
-from .atomic import atomic_path
-from .conventions import DEFAULT_IPD
-from .errors import OutputError
-from .pose import Pose
-from .render.ods import DEFAULT_TAPER, ODSRenderer, simplify_for_ods
+from ..atomic import atomic_path
+from ..conventions import DEFAULT_IPD
+from ..errors import OutputError
+from ..render.ods import DEFAULT_TAPER, ODSRenderer, simplify_for_ods
+from ..render.pose import Pose
 from .spherical import inject_spherical, write_equirect_still
+from .state import SceneState
 from .writers import X264_PRESETS, VideoWriter, progress
 
 log = logging.getLogger("depthfusion")
@@ -373,8 +374,8 @@ def _viewpoint(pose: Pose | None, spec: VR360Spec) -> tuple[tuple[float, float, 
 def prepare_mesh(mesh: Any, settings: VR360Settings, spec: VR360Spec, positions, ipd: float):
     """The mesh to render: adaptive (:func:`simplify_for_ods`) for a SphereMesh or LayeredMesh,
     any other mesh as it is."""
-    from .discontinuities import LayeredMesh
-    from .mesh import SphereMesh
+    from ..mesh.layers import LayeredMesh
+    from ..mesh.sphere import SphereMesh
 
     if not spec.simplify or not isinstance(mesh, SphereMesh | LayeredMesh):
         return mesh
@@ -424,7 +425,7 @@ def write_vr360(
         raise VR360Error(f"vr360 {settings.path}: ipd must be >= 0 metres, got {ipd}")
     views = [_viewpoint(p, spec) for p in frames]
     if ctx is None:
-        from .render.gl import get_context
+        from ..render.gl import get_context
 
         ctx = get_context()
     render_mesh = prepare_mesh(mesh, settings, spec, [v[0] for v in views], ipd)
@@ -506,3 +507,44 @@ def spec_from_mapping(data: dict[str, Any]) -> VR360Spec:
     if values.get("taper") is not None:
         values["taper"] = tuple(values["taper"])
     return VR360Spec(**{k: v for k, v in values.items() if v is not None or k == "preset"})
+
+
+# --- the output kind ---------------------------------------------------------------------------
+
+
+def vr360_spec(scene, out, path_fps: float | None = None):
+    """The scene's ``vr360`` output as a :class:`VR360Spec`
+    (``path_fps``: the camera path's frame rate, when the caller has built the path)."""
+    if out.fps is not None:
+        fps = out.fps
+    else:
+        fps = path_fps if path_fps is not None else scene.camera.build_path()[1]
+    return VR360Spec(
+        path=Path(out.path),
+        preset=out.preset,
+        stereo=out.stereo,
+        resolution=out.resolution,
+        codec=out.codec,
+        fps=fps,
+        duration=out.duration,
+        yaw=out.yaw,
+        follow_yaw=out.follow_yaw,
+        crf=out.crf,
+        bitrate=out.bitrate,
+        encoder_preset=out.encoder_preset,
+        samples=out.samples,
+        quality=out.quality,
+    )
+
+
+def write_vr360_output(state: SceneState, out, index: int) -> list[Path]:
+    path, path_fps, duration = state.scene.camera.build_path()
+    spec = vr360_spec(state.scene, out, path_fps)
+    fixed = Pose(position=tuple(out.position))
+    if Path(out.path).suffix.lower() == ".mp4" and out.follow_path:
+        poses = path.poses(spec.fps, out.duration or duration)
+    elif Path(out.path).suffix.lower() == ".mp4":
+        poses = [fixed] * max(1, round(out.duration * spec.fps))
+    else:
+        poses = [fixed]
+    return write_vr360(spec, state.mesh, poses, ipd=state.scene.stereo.ipd, quiet=state.quiet)

@@ -33,8 +33,8 @@ from tqdm import tqdm
 
 from ldm3d_core import files
 
-from .atomic import atomic_path, ensure_writable_dir
-from .errors import OutputError
+from ..atomic import atomic_path, ensure_writable_dir
+from ..errors import OutputError
 
 log = logging.getLogger("depthfusion")
 
@@ -503,7 +503,7 @@ class FramesWriter:
         png_compression: int = 1,
         quality: int = 95,
     ) -> None:
-        from .output_plan import frame_matcher
+        from .plan import frame_matcher
 
         path = Path(path)
         match = _PRINTF.search(path.name)

@@ -39,8 +39,8 @@ from typing import BinaryIO, Literal
 import cv2
 import numpy as np
 
-from .atomic import atomic_path
-from .errors import OutputError
+from ..atomic import atomic_path
+from ..errors import OutputError
 
 StereoMode = Literal["mono", "top-bottom", "left-right"]
 

@@ -16,10 +16,14 @@ import numpy as np
 import trimesh
 from PIL import Image
 
-from .atomic import atomic_path, atomic_paths
-from .errors import OutputError
-from .mesh import SphereMesh
-from .output_plan import obj_paths
+from ..atomic import atomic_path, atomic_paths
+from ..errors import OutputError
+from .sphere import SphereMesh
+
+
+def obj_paths(path: Path) -> tuple[Path, Path, Path]:
+    """An OBJ export's three files: the .obj, its .mtl and its texture PNG."""
+    return path, path.with_suffix(".mtl"), path.with_suffix(".png")
 
 
 def textured_trimesh(
@@ -98,7 +102,7 @@ map_Kd {texture}
 
 
 def _export_obj(mesh: SphereMesh, path: Path) -> None:
-    """OBJ + MTL + PNG (``output_plan.obj_paths``), published together when all are complete."""
+    """OBJ + MTL + PNG (:func:`obj_paths`), published together when all are complete."""
     obj_path, mtl_path, png_path = obj_paths(path)
     tm = to_trimesh(mesh, textured=True)
     name = "panorama"

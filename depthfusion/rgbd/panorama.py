@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .conventions import disparity_to_metres, metres_to_disparity
-from .errors import InputError
+from ..conventions import disparity_to_metres, metres_to_disparity
+from ..errors import InputError
 
 
 def metric_range_of(distance: np.ndarray) -> tuple[float, float]:

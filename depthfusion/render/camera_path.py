@@ -44,13 +44,13 @@ from dataclasses import dataclass, field
 import numpy as np
 from pyrr import matrix33, quaternion
 
-from .conventions import (
+from ..conventions import (
     camera_axes,
     camera_rotation,
     direction_to_lonlat,
     rotation_to_yaw_pitch_roll,
 )
-from .errors import SceneError
+from ..errors import SceneError
 from .pose import Pose
 
 __all__ = [

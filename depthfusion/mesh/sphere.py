@@ -20,9 +20,9 @@ from typing import Literal
 import cv2
 import numpy as np
 
-from .conventions import disparity_to_metres, linear_radius_scale, panorama_directions
-from .errors import SceneError
-from .rgbd import RGBDPanorama
+from ..conventions import disparity_to_metres, linear_radius_scale, panorama_directions
+from ..errors import SceneError
+from ..rgbd.panorama import RGBDPanorama
 
 DisplacementMode = Literal["linear", "metric"]
 

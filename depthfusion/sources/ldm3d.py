@@ -1,9 +1,7 @@
-"""The source stage: a scene's ``source`` -> one RGBDPanorama.
-
-procedural: the built-in ray-caster (exact metric depth); panorama: an image and a depth file
-(or ``depth: estimate``, monocular DPT depth), optionally transformed by LDM3D img2img;
-prompt: LDM3D text-to-RGBD panorama generation. The model-backed sources import ldm3d_core
-lazily so that rendering a file-backed scene starts fast.
+"""The model-backed sources: LDM3D text-to-RGBD panorama generation (``source.prompt``),
+LDM3D img2img on a panorama (``source.img2img``), and monocular panorama depth
+(``depth: estimate``, DPT). ``ldm3d_core`` is imported only when one of them runs, so a
+file-backed scene starts fast; ``source.model: embedded`` is the model shipped in ``assets/``.
 """
 
 from __future__ import annotations
@@ -12,12 +10,13 @@ import logging
 
 import numpy as np
 
-from .errors import InputError, SceneError
-from .resources import asset_path
-from .rgbd import RGBDPanorama
-from .scene import Scene, Source
+from ..errors import InputError, SceneError
+from ..resources import asset_path
+from ..rgbd.panorama import RGBDPanorama
+from ..scene import Scene, Source
 
 log = logging.getLogger("depthfusion")
+
 
 # Scene-file sampler names -> ldm3d_core's (the scene file also accepts the sampler's
 # usual name `dpm++`).
@@ -74,7 +73,7 @@ def _sampler_kwargs(src: Source) -> dict:
     }
 
 
-def _generate(scene: Scene, quiet: bool) -> RGBDPanorama:
+def generate(scene: Scene, quiet: bool) -> RGBDPanorama:
     src = scene.source
     g = src.generation
     pipe = _load_ldm3d(src, quiet)
@@ -89,7 +88,7 @@ def _generate(scene: Scene, quiet: bool) -> RGBDPanorama:
     return RGBDPanorama(out.rgb[0], out.depth[0], name=f"prompt {src.prompt!r}")
 
 
-def _estimate_depth(src: Source, rgb: np.ndarray, quiet: bool) -> np.ndarray:
+def estimate_depth(src: Source, rgb: np.ndarray, quiet: bool) -> np.ndarray:
     from ldm3d_core.depth import DepthModelNotFoundError, estimate_panorama_depth
 
     log.info("source: estimating panorama depth (%s)", src.depth_model or "Intel/dpt-large")
@@ -101,7 +100,7 @@ def _estimate_depth(src: Source, rgb: np.ndarray, quiet: bool) -> np.ndarray:
         raise InputError(f"source.panorama.image: {_first_line(exc)}") from None
 
 
-def _img2img(scene: Scene, rgbd: RGBDPanorama, quiet: bool) -> RGBDPanorama:
+def img2img(scene: Scene, rgbd: RGBDPanorama, quiet: bool) -> RGBDPanorama:
     src = scene.source
     spec = src.img2img
     pipe = _load_ldm3d(src, quiet)
@@ -114,42 +113,3 @@ def _img2img(scene: Scene, rgbd: RGBDPanorama, quiet: bool) -> RGBDPanorama:
         raise SceneError(f"source.img2img: {_first_line(exc)}") from None
     # LDM3D re-estimates depth in its own normalisation: metric ranges no longer hold.
     return RGBDPanorama(out.rgb[0], out.depth[0], name=f"{rgbd.name} -> {spec.prompt!r}")
-
-
-def load_source(scene: Scene, *, quiet: bool = False) -> RGBDPanorama:
-    """Produce the scene's RGBD panorama."""
-    src = scene.source
-    if src.procedural is not None:
-        from .procedural import generate_panorama
-
-        p = src.procedural
-        log.info("source: procedural %s (seed %d, %dx%d)", p.preset, p.seed, p.width, p.width // 2)
-        return generate_panorama(p.preset, seed=p.seed, width=p.width, supersample=p.supersample)
-
-    if src.panorama is not None:
-        from .rgbd_io import load_rgbd, read_rgb
-
-        pano = src.panorama
-        if pano.depth is None:
-            raise SceneError("source.panorama.depth: give a depth file (or `estimate`)")
-        if pano.depth == "estimate":
-            rgb = read_rgb(pano.image)
-            h, w = rgb.shape[:2]
-            if w != 2 * h:
-                raise InputError(
-                    f"{pano.image}: panorama must be 2:1 (equirectangular), got {w}x{h}"
-                )
-            depth = _estimate_depth(src, rgb, quiet)
-            rgbd = RGBDPanorama(rgb, depth, name=str(pano.image))
-        else:
-            log.info("source: panorama %s + depth %s", pano.image, pano.depth)
-            rgbd = load_rgbd(
-                pano.image,
-                pano.depth,
-                units=pano.depth_units,
-                depth_scale=pano.depth_scale,
-                max_invalid_fraction=pano.max_invalid_fraction,
-            )
-        return _img2img(scene, rgbd, quiet) if src.img2img is not None else rgbd
-
-    return _generate(scene, quiet)

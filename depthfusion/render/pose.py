@@ -6,7 +6,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .conventions import camera_rotation
+from ..conventions import camera_rotation
 
 
 @dataclass(frozen=True)

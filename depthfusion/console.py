@@ -1,0 +1,62 @@
+"""What every ``depthfusion`` command shares: its log messages on stderr, and the rule that a
+user error ends as one line ``depthfusion: error: ...`` with exit status 2, no traceback.
+
+Used by :mod:`depthfusion.cli` and by ``python -m depthfusion.preview``; kept apart from both so
+that neither imports the other.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from ldm3d_core.files import FileSafetyError
+from ldm3d_core.limits import LimitError
+
+from .errors import DepthFusionError
+
+log = logging.getLogger("depthfusion")
+
+
+@contextmanager
+def cli_logging(quiet: bool, verbose: bool) -> Iterator[None]:
+    """Messages as ``depthfusion: ...`` on stderr while the command runs; restored afterwards
+    so that in-process callers (tests, notebooks) keep their own logging set-up."""
+    saved = (log.handlers[:], log.level, log.propagate)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("depthfusion: %(message)s"))
+    log.handlers[:] = [handler]
+    log.setLevel(logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO)
+    log.propagate = False
+    try:
+        yield
+    finally:
+        log.handlers[:], log.level, log.propagate = saved
+
+
+def run_command(func: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
+    """``func(args)`` with the command's logging; user errors become one line and a status."""
+    try:
+        with cli_logging(getattr(args, "quiet", False), getattr(args, "verbose", False)):
+            return func(args)
+    except DepthFusionError as exc:
+        print(f"depthfusion: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except (FileSafetyError, LimitError) as exc:  # raised below the CLI's own error types
+        print(f"depthfusion: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("depthfusion: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # e.g. `depthfusion keys | head`
+        sys.stderr.close()
+        return 0
+    except MemoryError:
+        print(
+            "depthfusion: error: out of memory (try a smaller sphere.resolution or output size)",
+            file=sys.stderr,
+        )
+        return 2
