@@ -1,5 +1,6 @@
-"""What every ``depthfusion`` command shares: its log messages on stderr, and the rule that a
-user error ends as one line ``depthfusion: error: ...`` with exit status 2, no traceback.
+"""What every ``depthfusion`` command shares on the console: its log messages and progress bars
+on stderr, and the rule that a user error ends as one line ``depthfusion: error: ...`` with
+exit status 2, no traceback.
 
 Used by :mod:`depthfusion.cli` and by ``python -m depthfusion.preview``; kept apart from both so
 that neither imports the other.
@@ -12,6 +13,8 @@ import logging
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+
+from tqdm import tqdm
 
 from ldm3d_core.files import FileSafetyError
 from ldm3d_core.limits import LimitError
@@ -60,3 +63,13 @@ def run_command(func: Callable[[argparse.Namespace], int], args: argparse.Namesp
             file=sys.stderr,
         )
         return 2
+
+
+def progress(total: int, desc: str = "frames", quiet: bool = False, **kwargs) -> tqdm:
+    """A tqdm bar (stderr) counting frames, with frames/s and ETA; disabled when ``quiet``.
+
+    Use as ``with progress(n, "video") as bar: ... bar.update()``.
+    """
+    options = {"unit": "frame", "dynamic_ncols": True, "smoothing": 0.1, "leave": True}
+    options.update(kwargs)
+    return tqdm(total=total, desc=desc, disable=quiet, **options)

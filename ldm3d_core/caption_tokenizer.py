@@ -16,7 +16,7 @@ import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
-from .tiny import BOS, EOS, bytes_to_unicode, write_tokenizer_files
+from .tokenizer_files import BOS, EOS, bytes_to_unicode, write_tokenizer_files
 
 
 def train_caption_tokenizer(

@@ -28,8 +28,9 @@ from PIL import Image
 
 from . import __version__
 from .codec import pack_depth16, unpack_depth16
-from .errors import ModelNotFoundError, UserError, is_out_of_memory, one_line
-from .files import FileSafetyError, allow_overwrite, atomic_path
+from .command import run_command
+from .errors import UserError, is_out_of_memory, one_line
+from .files import atomic_path
 from .generation_limits import GenerationLimitError, check_generation, describe
 from .inputs import InputError, npy_shape, open_image
 
@@ -476,38 +477,6 @@ def _add_overwrite(parser: argparse.ArgumentParser) -> None:
         return
     for child in {id(p): p for p in subs[0].choices.values()}.values():
         _add_overwrite(child)
-
-
-def _report(message: object) -> int:
-    print(f"ldm3d: error: {one_line(message)}", file=sys.stderr)
-    return 2
-
-
-def run_command(func, args: argparse.Namespace) -> int:
-    """Run a subcommand's ``func(args)``; every user error ends as one line,
-    ``ldm3d: error: ...``, and exit status 2 (``python -m ldm3d_core.training`` too).
-
-    User errors are the project's one-line exceptions (UserError, ModelNotFoundError,
-    FileSafetyError, ValueError: config, training, input and limit errors), OSErrors (files),
-    the ``SystemExit("ldm3d: error: ...")`` that subcommands raise (a bare SystemExit would
-    exit with status 1), and allocation failures (MemoryError, torch's out-of-memory errors).
-    """
-    try:
-        with allow_overwrite(getattr(args, "overwrite", False)):
-            return func(args)
-    except (UserError, ModelNotFoundError, FileSafetyError, ValueError, OSError) as exc:
-        return _report(exc)
-    except SystemExit as exc:
-        if isinstance(exc.code, str):  # a subcommand's one-line error
-            return _report(exc.code.removeprefix("ldm3d: error: "))
-        raise
-    except (MemoryError, RuntimeError) as exc:
-        if not is_out_of_memory(exc):
-            raise
-        return _report(f"out of memory ({one_line(exc, 160)})")
-    except KeyboardInterrupt:
-        print("ldm3d: interrupted", file=sys.stderr)
-        return 130
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,6 +10,8 @@ random scale and shift.
 from __future__ import annotations
 
 import argparse
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -42,28 +44,34 @@ def _offline(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
 
 
-# --- geometry: the copies in ldm3d_core agree with depthfusion.conventions ----------------------
+# --- geometry: one definition of the conventions -----------------------------------------------
 
 
-def test_geometry_agrees_with_conventions():
-    np.testing.assert_allclose(
-        geo.panorama_directions(16, 8), cv.panorama_directions(16, 8), atol=1e-6
-    )
-    d = np.random.default_rng(0).normal(size=(50, 3))
-    for mine, ref in zip(geo.direction_to_lonlat(d), cv.direction_to_lonlat(d), strict=True):
-        np.testing.assert_allclose(mine, ref, atol=1e-12)
-    for ypr in [(0, 0, 0), (90, 0, 0), (-45, 30, 10), (170, -60, -25), (0, 90, 0)]:
-        np.testing.assert_allclose(geo.camera_rotation(*ypr), cv.camera_rotation(*ypr), atol=1e-12)
-    np.testing.assert_allclose(
-        geo.perspective_ray_directions(12, 7, 75.0), cv.perspective_ray_directions(12, 7, 75.0)
-    )
+def test_both_packages_use_one_definition_of_the_conventions():
+    import ldm3d_core.conventions as shared
+    from ldm3d_core.depth import panorama as depth_panorama
+
+    for name in cv.__all__:  # depthfusion's conventions are ldm3d_core's, not copies
+        assert getattr(cv, name) is getattr(shared, name), name
+    for name in ("camera_rotation", "panorama_directions", "perspective_ray_directions"):
+        assert getattr(depth_panorama, name) is getattr(shared, name), name
+    # and no module of either package defines its own copy of a convention function
+    root = Path(__file__).resolve().parents[1]
+    defined = re.compile(r"^def (" + "|".join(cv.__all__) + r")\(", re.M)
+    copies = [
+        str(p.relative_to(root))
+        for pkg in ("depthfusion", "ldm3d_core")
+        for p in (root / pkg).rglob("*.py")
+        if p.name != "conventions.py" and defined.search(p.read_text(encoding="utf-8"))
+    ]
+    assert copies == []
 
 
 def test_equirect_sampling_is_continuous_across_seam_and_poles():
     # A panorama whose pixels store their own direction: sampling it anywhere, including
     # straddling the +/-180° seam and beyond the poles, must give back that direction.
     w, h = 256, 128
-    pano = geo.panorama_directions(w, h)
+    pano = cv.panorama_directions(w, h)
     lon = np.array([np.pi - 0.001, -np.pi + 0.001, np.pi, 0.3, 2.0, -1.0])
     lat = np.array([0.2, -0.3, 0.0, np.pi / 2 - 0.002, -np.pi / 2 + 0.002, 1.5])
     dirs = cv.lonlat_to_direction(lon, lat).astype(np.float32)
@@ -107,7 +115,7 @@ def test_views_cover_the_sphere_with_overlap(count):
     assert len(views) == count
     if count == 6:
         assert views[0].fov == pytest.approx(110.0, abs=0.1)  # cube faces + 10° each side
-    dirs = geo.panorama_directions(256, 128).reshape(-1, 3)
+    dirs = cv.panorama_directions(256, 128).reshape(-1, 3)
     seen = np.zeros(len(dirs), int)
     for v in views:
         seen[v.project(dirs)[0]] += 1
@@ -166,7 +174,7 @@ def _steps(merged, truth, views):
     smooth_x = np.abs(tx) < np.percentile(np.abs(tx), 98)
     smooth_y = np.abs(ty) < np.percentile(np.abs(ty), 98)
     typical = np.mean(np.concatenate([np.abs(tx)[smooth_x], np.abs(ty)[smooth_y]]))
-    dirs = geo.panorama_directions(w, h).reshape(-1, 3)
+    dirs = cv.panorama_directions(w, h).reshape(-1, 3)
     weights = np.zeros((len(views), h * w))
     for k, v in enumerate(views):
         idx, _, _, _, wk = v.project(dirs)
@@ -220,7 +228,7 @@ def test_no_steps_at_seam_poles_or_view_borders(courtyard):
         render_views(rgb, views)
     )
     h, w = truth.shape
-    dirs = geo.panorama_directions(w, h).reshape(-1, 3)
+    dirs = cv.panorama_directions(w, h).reshape(-1, 3)
     best = np.zeros(h * w)
     naive = np.zeros(h * w)
     for v, p in zip(views, predictions, strict=True):

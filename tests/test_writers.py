@@ -14,8 +14,9 @@ import pytest
 from conftest import visible
 
 from depthfusion.atomic import allow_overwrite
+from depthfusion.console import progress
 from depthfusion.errors import OutputError
-from depthfusion.outputs.writers import FramesWriter, VideoWriter, even_size, progress, write_still
+from depthfusion.outputs.writers import FramesWriter, VideoWriter, even_size, write_still
 
 W, H = 64, 32
 

@@ -36,7 +36,7 @@ def _sequence(
     state: SceneState, out, index: int, open_writer: Callable[[Path, ExitStack], Any], size
 ) -> list[Path]:
     """Render the camera path through one or two writers (two for left-right-files)."""
-    from .writers import progress
+    from ..console import progress
 
     poses, fps = state.poses()
     paths = (

@@ -47,13 +47,14 @@ from typing import Any
 import numpy as np
 
 from ..atomic import atomic_path
+from ..console import progress
 from ..conventions import DEFAULT_IPD
 from ..errors import OutputError
 from ..render.ods import DEFAULT_TAPER, ODSRenderer, simplify_for_ods
 from ..render.pose import Pose
 from .spherical import inject_spherical, write_equirect_still
 from .state import SceneState
-from .writers import X264_PRESETS, VideoWriter, progress
+from .writers import X264_PRESETS, VideoWriter
 
 log = logging.getLogger("depthfusion")
 

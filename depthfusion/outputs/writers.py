@@ -29,7 +29,6 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from tqdm import tqdm
 
 from ldm3d_core import files
 
@@ -42,7 +41,6 @@ __all__ = [
     "FramesWriter",
     "VideoWriter",
     "even_size",
-    "progress",
     "write_still",
 ]
 
@@ -57,16 +55,6 @@ STILL_FORMATS = (".png", ".jpg", ".jpeg")
 def even_size(width: int, height: int) -> tuple[int, int]:
     """(width, height) rounded up to even numbers, as H.264/H.265 in yuv420p need."""
     return int(width) + int(width) % 2, int(height) + int(height) % 2
-
-
-def progress(total: int, desc: str = "frames", quiet: bool = False, **kwargs) -> tqdm:
-    """A tqdm bar (stderr) counting frames, with frames/s and ETA; disabled when ``quiet``.
-
-    Use as ``with progress(n, "video") as bar: ... bar.update()``.
-    """
-    options = {"unit": "frame", "dynamic_ncols": True, "smoothing": 0.1, "leave": True}
-    options.update(kwargs)
-    return tqdm(total=total, desc=desc, disable=quiet, **options)
 
 
 class _Abort(BaseException):

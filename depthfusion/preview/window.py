@@ -8,12 +8,22 @@ from __future__ import annotations
 import logging
 import os
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from ..errors import DepthFusionError
 
-if TYPE_CHECKING:  # annotations only: the app imports this module
-    from .app import Preview
+
+class InputHandler(Protocol):
+    """What a window delivers its input to (the app's :class:`~.app.Preview`)."""
+
+    cursor: tuple[float, float]
+
+    def on_key(self, key: int, action: int, mods: int = 0) -> None: ...
+    def on_mouse_button(self, button: int, action: int, mods: int = 0) -> None: ...
+    def on_cursor_pos(self, x: float, y: float) -> None: ...
+    def on_scroll(self, dx: float, dy: float) -> None: ...
+    def invalidate(self) -> None: ...
+
 
 log = logging.getLogger("depthfusion")
 
@@ -112,7 +122,7 @@ class GlfwWindow:
         self.ctx = moderngl.create_context(require=330)
         self.screen = self.ctx.screen
 
-    def bind(self, preview: Preview) -> None:
+    def bind(self, preview: InputHandler) -> None:
         """Route the window's callbacks to the preview's handlers."""
         glfw, win = self.glfw, self._window
         glfw.set_key_callback(
@@ -193,7 +203,7 @@ class HeadlessWindow:
         self.screen = self.ctx.framebuffer([color])
         self._objects = [self.screen, color]
 
-    def bind(self, preview: Preview) -> None:
+    def bind(self, preview: InputHandler) -> None:
         preview.cursor = (self._size[0] / 2.0, self._size[1] / 2.0)
 
     def framebuffer_size(self) -> tuple[int, int]:

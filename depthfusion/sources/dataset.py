@@ -111,7 +111,7 @@ def write_dataset(
     quiet: bool = False,
 ) -> list[DatasetItem]:
     """Render ``count`` captioned RGBD panoramas into ``out_dir`` (see the module docstring)."""
-    from ..outputs.writers import progress
+    from ..console import progress
 
     if count < 1:
         raise InputError(f"--count: must be at least 1, got {count}")

@@ -1,14 +1,8 @@
 """Panorama and pinhole-camera geometry for depth estimation on 360° images.
 
-The formulas are copies of the project's conventions (reference: ``depthfusion/conventions.py``
-and DESIGN.md, "Conventions"); ``ldm3d_core`` never imports ``depthfusion``, so they are
-repeated here and ``tests/test_depth_estimation.py`` checks that both agree.
-
-- Equirectangular pixel (x, y) has its centre at u = (x + 0.5)/W, v = (y + 0.5)/H;
-  longitude = (u - 0.5) 2 pi, latitude = (0.5 - v) pi.
-- Direction of (lon, lat) = (cos lat sin lon, sin lat, -cos lat cos lon): +Y up, forward -Z.
-- Camera yaw (degrees) turns right toward larger u, pitch looks up; a camera looks along -Z of
-  its rotation, and ``camera_rotation`` returns camera-to-world (columns right, up, backward).
+The conventions themselves (pixel centres, directions, camera angles, pinhole rays) are
+:mod:`ldm3d_core.conventions`, the one definition both packages import; this module adds the
+geometry only depth estimation needs (view directions, padding, sampling).
 """
 
 from __future__ import annotations
@@ -16,50 +10,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-
-def panorama_directions(width: int, height: int, dtype=np.float32) -> np.ndarray:
-    """Unit direction of every pixel centre of a W x H panorama, shape (H, W, 3)."""
-    lon = ((np.arange(width) + 0.5) / width - 0.5) * (2.0 * np.pi)
-    lat = (0.5 - (np.arange(height) + 0.5) / height) * np.pi
-    cos_lat, sin_lat = np.cos(lat)[:, None], np.sin(lat)[:, None]
-    out = np.empty((height, width, 3), dtype=dtype)
-    out[..., 0] = cos_lat * np.sin(lon)[None, :]
-    out[..., 1] = sin_lat
-    out[..., 2] = -cos_lat * np.cos(lon)[None, :]
-    return out
-
-
-def direction_to_lonlat(d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Direction(s) (..., 3), any length > 0 -> (longitude, latitude) in radians."""
-    x, y, z = d[..., 0], d[..., 1], d[..., 2]
-    return np.arctan2(x, -z), np.arctan2(y, np.hypot(x, z))
-
-
-def camera_rotation(yaw: float, pitch: float, roll: float = 0.0) -> np.ndarray:
-    """Camera-to-world rotation (3, 3) from yaw/pitch/roll in degrees (conventions.py)."""
-    y, p, r = np.radians([yaw, pitch, roll])
-    cy, sy = np.cos(-y), np.sin(-y)
-    cp, sp = np.cos(p), np.sin(p)
-    cr, sr = np.cos(-r), np.sin(-r)
-    rot_y = np.array([[cy, 0.0, sy], [0.0, 1.0, 0.0], [-sy, 0.0, cy]])
-    rot_x = np.array([[1.0, 0.0, 0.0], [0.0, cp, -sp], [0.0, sp, cp]])
-    rot_z = np.array([[cr, -sr, 0.0], [sr, cr, 0.0], [0.0, 0.0, 1.0]])
-    return rot_y @ rot_x @ rot_z
-
-
-def perspective_ray_directions(width: int, height: int, fov_deg: float) -> np.ndarray:
-    """Camera-space unit ray directions through pixel centres, shape (H, W, 3); -Z forward.
-
-    ``fov_deg`` is the horizontal field of view; pixels are square.
-    """
-    f = 0.5 * width / np.tan(np.radians(fov_deg) / 2.0)
-    xs = (np.arange(width) + 0.5) - width / 2.0
-    ys = height / 2.0 - (np.arange(height) + 0.5)
-    d = np.empty((height, width, 3))
-    d[..., 0] = xs[None, :]
-    d[..., 1] = ys[:, None]
-    d[..., 2] = -f
-    return d / np.linalg.norm(d, axis=-1, keepdims=True)
+from ..conventions import direction_to_lonlat
 
 
 def fibonacci_sphere(n: int) -> np.ndarray:

@@ -40,14 +40,9 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
+from ..conventions import camera_rotation, panorama_directions, perspective_ray_directions
 from .estimator import as_rgb_uint8, get_estimator, normalize_disparity
-from .geometry import (
-    camera_rotation,
-    fibonacci_sphere,
-    panorama_directions,
-    perspective_ray_directions,
-    sample_equirect,
-)
+from .geometry import fibonacci_sphere, sample_equirect
 
 if TYPE_CHECKING:
     from .estimator import DepthEstimator

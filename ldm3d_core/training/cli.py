@@ -123,7 +123,7 @@ class _Parser(argparse.ArgumentParser):
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m ldm3d_core.training STAGE --config FILE ...`` (for ``accelerate launch``)."""
-    from ..cli import run_command
+    from ..command import run_command
 
     parser = _Parser(prog=f"{Path(sys.executable).name} -m ldm3d_core.training")
     add_arguments(parser)
