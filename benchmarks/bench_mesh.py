@@ -17,8 +17,8 @@ import sys
 CHILD = r"""
 import json, resource, sys, time
 import numpy as np
-from depthfusion.mesh import build_sphere_mesh
-from depthfusion.rgbd import RGBDPanorama
+from depthfusion.mesh.sphere import build_sphere_mesh
+from depthfusion.rgbd.panorama import RGBDPanorama
 w, repeat = int(sys.argv[1]), int(sys.argv[2])
 h = w // 2
 rng = np.random.default_rng(0)

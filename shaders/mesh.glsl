@@ -19,7 +19,7 @@
 // r0 = |p|; the skirt's radius is r0 q) and moves toward the skirt (in inverse distance) as
 // the parallax this eye opens across the edge grows toward skirt_gap: the whole skirt where
 // the head move uncovers something behind the edge, the stretched triangle where it moves
-// along the edge (and at the centre). See depthfusion/discontinuities.py, _skirt_across.
+// along the edge (and at the centre). See depthfusion/mesh/discontinuities.py, _skirt_across.
 
 #if defined VERTEX_SHADER
 

@@ -1,6 +1,6 @@
 #version 330
 // A textured quad that fills the current viewport: the preview window shows the rendered
-// frame and the help overlay with it (depthfusion/preview.py).
+// frame and the help overlay with it (depthfusion/preview/app.py).
 //
 // No vertex buffer: the four corners come from gl_VertexID (draw 4 vertices as a
 // TRIANGLE_STRIP). Images are uploaded top row first, so the top of the viewport samples

@@ -1,4 +1,4 @@
-"""The interactive preview (depthfusion/preview.py): input, pose printout, hot reload, window.
+"""The interactive preview (depthfusion/preview/): input, pose printout, hot reload, window.
 
 Three kinds of tests:
 - no GL: the no-display error, the pose printout as a scene keyframe, script parsing;

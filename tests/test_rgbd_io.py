@@ -1,4 +1,4 @@
-"""Tests for depthfusion.rgbd_io: every depth encoding's mapping, invalid fill, sizes, errors."""
+"""Tests for depthfusion.rgbd.io: every depth encoding's mapping, invalid fill, sizes, errors."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Depth discontinuities: cut the rubber sheets, fill what a moving head uncovers.
 
-A displaced sphere mesh (mesh.py) is one continuous surface, so wherever the depth jumps
+A displaced sphere mesh (sphere.py) is one continuous surface, so wherever the depth jumps
 (the silhouette of an object against the wall behind it) its triangles stretch from the
 object back to the wall: from the centre they cover one pixel, from any other viewpoint
 they become a smeared "rubber sheet" across the region the object hid from the camera.

@@ -46,7 +46,7 @@ def textured_trimesh(
 def to_trimesh(mesh: SphereMesh, textured: bool = True) -> trimesh.Trimesh:
     """A trimesh of the sphere: textured (seam-split) or welded with vertex colours.
 
-    A LayeredMesh (discontinuities.py) exports all its layers in one mesh over its atlas.
+    A LayeredMesh (layers.py) exports all its layers in one mesh over its atlas.
     """
     if hasattr(mesh, "layers"):
         return mesh.to_trimesh(textured)

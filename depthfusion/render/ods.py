@@ -510,7 +510,7 @@ def _simplify_grid_layer(
     max_block: int | None,
     max_views: int,
 ) -> _Simplified:
-    """The quadtree simplification of one layer in the seam-split grid layout (mesh.py).
+    """The quadtree simplification of one layer in the seam-split grid layout (mesh/sphere.py).
 
     The layer's first ``rows * (cols + 1) + 2 cols`` vertices must be that layout; its faces
     may be the full grid's or a subset (cells that lost a triangle, e.g. cut at a depth edge,
@@ -597,7 +597,7 @@ def _simplify_grid_layer(
     for s, (i0, j0) in leaves.items():
         k = np.arange(s)
         # Boundary walk: down the left edge, right along the bottom, up the right edge, left
-        # along the top: the winding of mesh.py's triangles (counter-clockwise from inside).
+        # along the top: the winding of mesh/sphere.py's triangles (counter-clockwise from inside).
         di = np.concatenate([k, np.full(s, s), s - k, np.zeros(s, dtype=k.dtype)])
         dj = np.concatenate([np.zeros(s, dtype=k.dtype), k, np.full(s, s), s - k])
         vid = (i0[:, None] + di[None, :]) * stride + (j0[:, None] + dj[None, :])

@@ -1,8 +1,7 @@
-"""Scene files: the typed, validated schema of ``scene.yaml`` and its loader.
+"""Scene files: the typed, validated schema of ``scene.yaml`` (loading is :mod:`.loading`).
 
 Every field carries a one-line docstring; ``depthfusion keys`` prints them, so the help and
 the code cannot drift. The keys of DESIGN.md's scene contract are kept as they are.
-Scene files load with ``yaml.safe_load``: a file from a stranger cannot run code.
 """
 
 from __future__ import annotations
