@@ -506,7 +506,7 @@ def test_failed_write_leaves_nothing(ctx, room, tmp_path, monkeypatch):
     def broken(*args, **kwargs):
         raise VR360Error("boom")
 
-    monkeypatch.setattr("depthfusion.vr360.inject_spherical", broken)
+    monkeypatch.setattr("depthfusion.outputs.vr360.inject_spherical", broken)
     spec = VR360Spec(out, resolution=64, fps=4, duration=0.5, encoder_preset="ultrafast")
     with pytest.raises(OutputError, match="not written by depthfusion"):
         write_vr360(spec, mesh, None, quiet=True, ctx=ctx)  # "old" is not the project's
