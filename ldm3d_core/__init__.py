@@ -7,6 +7,10 @@ diffusers load only when it is first used)::
     pipe = load_pipeline("Intel/ldm3d-pano", device="auto", dtype="auto")
     out = pipe.txt2rgbd("360 view of a forest", panorama=True, seed=0)
     out = pipe.img2img(rgb, depth, "snowy", strength=0.6, panorama=True)
+
+    from ldm3d_core import load_upscaler
+    sr = load_upscaler("Intel/ldm3d-sr")
+    big = sr(out.rgb[0], out.depth16[0], "360 view of a forest", scale=4, panorama=True)
 """
 
 from .errors import ModelNotFoundError
@@ -16,6 +20,8 @@ __version__ = "0.1.0"
 _LAZY = {
     "load_pipeline": ".loading",
     "load_components": ".loading",
+    "load_upscaler": ".loading",
+    "DEFAULT_UPSCALE_MODEL": ".loading",
     "LDM3D": ".loading",
     "DEFAULT_MODEL": ".loading",
     "DEFAULT_PANORAMA_MODEL": ".loading",
@@ -23,6 +29,8 @@ _LAZY = {
     "LDM3DComponents": ".pipelines",
     "LDM3DTxt2RGBDPipeline": ".pipelines",
     "LDM3DImg2ImgPipeline": ".pipelines",
+    "LDM3DUpscalePipeline": ".pipelines",
+    "UpscaleComponents": ".pipelines",
 }
 
 __all__ = ["ModelNotFoundError", "__version__", *_LAZY]

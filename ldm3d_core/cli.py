@@ -30,9 +30,10 @@ from . import __version__
 from .codec import pack_depth16, unpack_depth16
 from .command import run_command
 from .errors import UserError, is_out_of_memory, one_line
-from .files import atomic_path
+from .files import atomic_path, check_replaceable
 from .generation_limits import GenerationLimitError, check_generation, describe
 from .inputs import InputError, npy_shape, open_image
+from .limits import check_pixels
 
 __all__ = ["UserError", "build_parser", "main", "run_command"]
 
@@ -291,6 +292,115 @@ def cmd_img2img(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- super-resolution ------------------------------------------------------------------------
+
+
+def _parse_size(text: str) -> tuple[int, int]:
+    """``WxH`` -> (W, H)."""
+    m = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", text)
+    if not m:
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT, e.g. 4096x2048, got {text!r}")
+    return int(m.group(1)), int(m.group(2))
+
+
+def _upscale_target(args: argparse.Namespace, rgb: np.ndarray) -> tuple[int, int]:
+    """(width, height) of the upscaled image, checked before the model loads."""
+    h, w = rgb.shape[:2]
+    if args.size is not None:
+        width, height = args.size
+        where = f"--size {width}x{height}"
+    else:
+        if not (np.isfinite(args.scale) and args.scale >= 1):
+            raise UserError(f"--scale must be >= 1, got {args.scale}")
+        width, height = round(w * args.scale), round(h * args.scale)
+        where = f"--scale {args.scale:g} ({w}x{h} -> {width}x{height})"
+    if width % 8 or height % 8 or width <= 0 or height <= 0:
+        raise UserError(f"{where}: the target must be a positive multiple of 8 on both sides")
+    if width < w or height < h:
+        raise UserError(f"{where}: smaller than the input {w}x{h}")
+    if args.panorama and width != 2 * height:
+        raise UserError(f"{where}: --panorama needs a 2:1 target")
+    try:
+        check_pixels(width, height, where)
+        check_generation(steps=args.steps, guidance=args.guidance, seed=args.seed)
+    except (GenerationLimitError, ValueError) as exc:
+        raise UserError(str(exc)) from None
+    if args.tile < 64 or args.tile % 8:
+        raise UserError(f"--tile must be a multiple of 8 and >= 64, got {args.tile}")
+    if not 0 <= args.noise_level <= 350:
+        raise UserError(
+            f"--noise-level must be in [0, 350] for Intel/ldm3d-sr, got {args.noise_level}"
+        )
+    return width, height
+
+
+def cmd_upscale(args: argparse.Namespace) -> int:
+    import diffusers.utils.logging
+    import transformers.utils.logging
+
+    from .loading import DEFAULT_UPSCALE_MODEL, load_upscaler
+    from .pipelines.upscale import depth_to_uint16
+
+    rgb = _read_rgb(args.image)
+    raw = _read_depth(args.depth)
+    if raw.ndim == 3 and raw.shape[2] == 3 and raw.dtype == np.uint8:
+        raw = unpack_depth16(raw)  # LDM3D's packed 3-channel depth
+    try:
+        depth16 = depth_to_uint16(raw)
+    except ValueError as exc:
+        raise UserError(f"{args.depth}: {one_line(exc)}") from None
+    if depth16.shape != rgb.shape[:2]:
+        raise UserError(
+            f"{args.image} is {rgb.shape[1]}x{rgb.shape[0]} but {args.depth} is "
+            f"{depth16.shape[1]}x{depth16.shape[0]}"
+        )
+    if args.panorama and rgb.shape[1] != 2 * rgb.shape[0]:
+        raise UserError(
+            f"{args.image}: --panorama needs a 2:1 image, got {rgb.shape[1]}x{rgb.shape[0]}"
+        )
+    width, height = _upscale_target(args, rgb)
+    stem = args.name or f"{args.image.stem}_{width}x{height}"
+    paths = (args.output / f"{stem}_rgb.png", args.output / f"{stem}_depth.png")
+    for path in paths:
+        check_replaceable(path)  # before minutes of work, not after
+
+    for lib in (diffusers.utils.logging, transformers.utils.logging):
+        lib.disable_progress_bar()
+        lib.set_verbosity_error()
+    model = args.model or DEFAULT_UPSCALE_MODEL
+    pipe = _run_pipeline(
+        args,
+        lambda: load_upscaler(model, device=args.device, dtype=args.dtype, progress=not args.quiet),
+    )
+    seed = args.seed if args.seed is not None else secrets.randbelow(2**31)
+    out = _run_pipeline(
+        args,
+        lambda: pipe(
+            rgb,
+            depth16,
+            args.prompt,
+            negative_prompt=args.negative_prompt,
+            size=(width, height),
+            num_inference_steps=args.steps,
+            guidance_scale=args.guidance,
+            noise_level=args.noise_level,
+            scheduler=args.scheduler,
+            seed=seed,
+            panorama=args.panorama,
+            wrap=False if args.no_wrap else None,
+            tile=args.tile,
+            resample=args.resample,
+        ),
+        (width, height),
+    )
+    args.output.mkdir(parents=True, exist_ok=True)
+    _write_png(out.rgb[0], paths[0])
+    _write_png(out.depth16[0], paths[1])
+    for path in paths:
+        print(path)
+    return 0
+
+
 def cmd_make_tiny(args: argparse.Namespace) -> int:
     from .tiny import make_tiny_model
 
@@ -390,6 +500,72 @@ def _add_generation_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
 
+def _add_upscale_parser(sub) -> None:
+    from .pipelines.upscale import (
+        DEFAULT_NOISE_LEVEL,
+        DEFAULT_TILE,
+        DEFAULT_UPSCALE_GUIDANCE,
+        DEFAULT_UPSCALE_STEPS,
+    )
+    from .schedulers import SCHEDULER_NAMES
+
+    p = sub.add_parser(
+        "upscale",
+        help="RGB + depth -> RGB + depth at x4 (LDM3D-VR super-resolution, Intel/ldm3d-sr)",
+    )
+    p.add_argument("--image", type=Path, required=True, help="RGB image")
+    p.add_argument(
+        "--depth",
+        type=Path,
+        required=True,
+        help="depth: 16-bit PNG, 8-bit gray (read as value/255), packed LDM3D PNG or .npy in "
+        "[0, 1]; 1 nearest",
+    )
+    p.add_argument("--prompt", default="", help="what the image shows (guides the detail) ['']")
+    p.add_argument("--negative-prompt", help="what to steer away from")
+    size = p.add_mutually_exclusive_group()
+    size.add_argument("--scale", type=float, default=4.0, help="target = scale x input [4]")
+    size.add_argument("--size", type=_parse_size, help="target WIDTHxHEIGHT instead of --scale")
+    p.add_argument("--panorama", action="store_true", help="2:1 equirectangular: wraps round ±180°")
+    p.add_argument("--no-wrap", action="store_true", help="panorama without the wrap-around")
+    p.add_argument(
+        "--tile",
+        type=int,
+        default=DEFAULT_TILE,
+        help=f"largest side computed in one piece; larger targets are tiled [{DEFAULT_TILE}]",
+    )
+    p.add_argument(
+        "--steps", type=_positive_int, default=DEFAULT_UPSCALE_STEPS, help="denoising steps [50]"
+    )
+    p.add_argument(
+        "--guidance",
+        type=float,
+        default=DEFAULT_UPSCALE_GUIDANCE,
+        help=f"classifier-free guidance [{DEFAULT_UPSCALE_GUIDANCE:g}]",
+    )
+    p.add_argument(
+        "--noise-level",
+        type=int,
+        default=DEFAULT_NOISE_LEVEL,
+        help=f"the low-res conditioning's noise level, 0..350 [{DEFAULT_NOISE_LEVEL}]",
+    )
+    p.add_argument("--seed", type=int, help="random seed [random, printed in the name]")
+    p.add_argument("--scheduler", choices=SCHEDULER_NAMES, default="ddim", help="sampler [ddim]")
+    p.add_argument(
+        "--resample",
+        choices=("lanczos", "bilinear"),
+        default="lanczos",
+        help="filter of the initial resize (lanczos: what the diffusers reference computes)",
+    )
+    p.add_argument("--model", help="[Intel/ldm3d-sr] hub id (from the cache) or local folder")
+    p.add_argument("-o", "--output", type=Path, required=True, help="output folder")
+    p.add_argument("--name", help="output file stem [<image>_<W>x<H>]")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda | mps [auto]")
+    p.add_argument("--dtype", default="auto", help="auto | fp32 | fp16 | bf16 [auto]")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_upscale)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="ldm3d", description="LDM3D: text -> RGB + depth, and model tools.")
     parser.add_argument("--version", action="version", version=f"ldm3d {__version__}")
@@ -412,15 +588,18 @@ def build_parser() -> argparse.ArgumentParser:
     _add_generation_options(p)
     p.set_defaults(func=cmd_img2img)
 
+    _add_upscale_parser(sub)
+
     p = sub.add_parser("make-tiny-model", help="write a tiny random LDM3D (tests, trials)")
     p.add_argument("output", type=Path, help="folder to create")
     p.add_argument("--channels", type=int, choices=(4, 6), default=4, help="VAE RGBD channels")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
         "--arch",
-        choices=("test", "pano"),
+        choices=("test", "pano", "sr"),
         default="test",
-        help="test: diffusers' test sizes (64 px); pano: the embedded model's (256x128) [test]",
+        help="test: diffusers' test sizes (64 px); pano: the embedded model's (256x128); "
+        "sr: an RGBD x4 upscaler in Intel/ldm3d-sr's format [test]",
     )
     p.add_argument(
         "--tokenizer-from",

@@ -12,6 +12,7 @@ the model.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,9 +24,13 @@ from .errors import ModelLoadError, ModelNotFoundError, is_out_of_memory, one_li
 from .pipelines.base import LDM3DComponents
 from .pipelines.img2img import LDM3DImg2ImgPipeline
 from .pipelines.txt2rgbd import LDM3DTxt2RGBDPipeline
+from .pipelines.upscale import LDM3DUpscalePipeline, UpscaleComponents
 
 DEFAULT_MODEL = "Intel/ldm3d-4c"
 DEFAULT_PANORAMA_MODEL = "Intel/ldm3d-pano"
+#: The LDM3D-VR upscaler (RGBD x4) and its pipeline class in ``model_index.json``.
+DEFAULT_UPSCALE_MODEL = "Intel/ldm3d-sr"
+UPSCALE_CLASS = "StableDiffusionUpscaleLDM3DPipeline"
 
 COMPONENTS = ("unet", "vae", "text_encoder", "tokenizer", "scheduler")
 _CONFIG_FILES = {
@@ -154,8 +159,13 @@ def load_components(
     channels_last: bool | None = None,
     fuse_qkv: bool = True,
     offline: bool | None = None,
+    upscaler: bool = False,
 ) -> LDM3DComponents:
     """Load the UNet, VAE, CLIP text encoder, tokenizer and scheduler config of ``model``.
+
+    ``upscaler``: an LDM3D super-resolution checkpoint (``Intel/ldm3d-sr``), returned as
+    :class:`~ldm3d_core.pipelines.UpscaleComponents` with its ``max_noise_level`` (from
+    ``model_index.json``) and ``low_res_scheduler`` config.
 
     Attention runs through PyTorch's scaled_dot_product_attention (diffusers'
     ``AttnProcessor2_0``, or ``FusedAttnProcessor2_0`` with ``fuse_qkv``).
@@ -169,6 +179,14 @@ def load_components(
     dt = resolve_dtype(dtype, dev)
     folder = resolve_model_dir(model, offline=offline)
     kw = {"local_files_only": True}
+    with model_part(folder, "model_index.json"):
+        index = json.loads((folder / "model_index.json").read_text(encoding="utf-8"))
+    is_upscaler = index.get("_class_name") == UPSCALE_CLASS
+    if upscaler != is_upscaler:
+        want = "an LDM3D upscaler" if upscaler else "a text/img2img LDM3D"
+        raise ModelLoadError(
+            f"{folder}: model_index.json says {index.get('_class_name')}; this needs {want}"
+        )
     with model_part(folder, "unet"):
         unet = UNet2DConditionModel.from_pretrained(folder, subfolder="unet", torch_dtype=dt, **kw)
     with model_part(folder, "vae"):
@@ -181,7 +199,7 @@ def load_components(
         tokenizer = CLIPTokenizer.from_pretrained(folder, subfolder="tokenizer", **kw)
     with model_part(folder, "scheduler"):
         scheduler_config = DDIMScheduler.load_config(folder, subfolder="scheduler", **kw)
-    components = LDM3DComponents(
+    parts = dict(
         unet=unet,
         vae=vae,
         text_encoder=text_encoder,
@@ -189,6 +207,18 @@ def load_components(
         scheduler_config=dict(scheduler_config),
         name=os.fspath(model),
     )
+    if upscaler:
+        low_res = None
+        if (folder / "low_res_scheduler" / "scheduler_config.json").is_file():
+            with model_part(folder, "low_res_scheduler"):
+                low_res = dict(DDIMScheduler.load_config(folder, subfolder="low_res_scheduler"))
+        components: LDM3DComponents = UpscaleComponents(
+            **parts,
+            max_noise_level=int(index.get("max_noise_level", 350)),
+            low_res_scheduler_config=low_res,
+        )
+    else:
+        components = LDM3DComponents(**parts)
     prepare_modules(components, dev, channels_last=channels_last, fuse_qkv=fuse_qkv)
     return components
 
@@ -357,3 +387,29 @@ def _loading_bars(show: bool) -> Iterator[None]:
     finally:
         if was and not show:
             hf_logging.enable_progress_bar()
+
+
+def load_upscaler(
+    model: str | os.PathLike[str] = DEFAULT_UPSCALE_MODEL,
+    *,
+    device: str | torch.device = "auto",
+    dtype: str | torch.dtype = "auto",
+    channels_last: bool | None = None,
+    fuse_qkv: bool = True,
+    progress: bool = True,
+    offline: bool | None = None,
+) -> LDM3DUpscalePipeline:
+    """Load an LDM3D super-resolution model (``Intel/ldm3d-sr`` from the cache, or a local
+    folder in its format) as :class:`~ldm3d_core.pipelines.LDM3DUpscalePipeline`; the
+    arguments are :func:`load_pipeline`'s."""
+    with _loading_bars(progress):
+        components = load_components(
+            model,
+            device=device,
+            dtype=dtype,
+            channels_last=channels_last,
+            fuse_qkv=fuse_qkv,
+            offline=offline,
+            upscaler=True,
+        )
+    return LDM3DUpscalePipeline(components, progress=progress)

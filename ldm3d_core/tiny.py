@@ -65,6 +65,9 @@ class TinyArch:
     """the UNet's native latent height"""
     vocab_size: int | None = 1000
     """text encoder's token table (None: the tokenizer's size)"""
+    upscaler: bool = False
+    """an LDM3D upscaler (Intel/ldm3d-sr's format): UNet in_channels 8 (noisy + low-res
+    latents), the noise level as class labels, 4 VAE channels"""
 
 
 #: ``test``: diffusers' testing sizes, native 64 px; ``pano``: the embedded panorama model
@@ -84,7 +87,20 @@ ARCHS: dict[str, TinyArch] = {
         sample_size=16,
         vocab_size=None,
     ),
+    "sr": TinyArch(
+        unet_channels=(32, 64),
+        unet_layers=1,
+        vae_channels=(16, 32, 32, 32),
+        vae_groups=8,
+        text_layers=2,
+        sample_size=16,
+        upscaler=True,
+    ),
 }
+
+#: The upscaler's noise-level table and limit (as Intel/ldm3d-sr and SD's x4 upscaler).
+SR_CLASS_EMBEDS = 1000
+SR_MAX_NOISE_LEVEL = 350
 
 
 def build_tiny_components(
@@ -115,12 +131,15 @@ def build_tiny_components(
     vocab = tokenizer.get_vocab()
     levels = len(a.unet_channels)
     torch.manual_seed(seed)
+    if a.upscaler and channels != 4:
+        raise ValueError("an upscaler has 4 VAE channels (RGB + depth)")
     unet = UNet2DConditionModel(
         block_out_channels=a.unet_channels,
         layers_per_block=a.unet_layers,
         sample_size=size,
-        in_channels=4,
+        in_channels=8 if a.upscaler else 4,
         out_channels=4,
+        num_class_embeds=SR_CLASS_EMBEDS if a.upscaler else None,
         down_block_types=("DownBlock2D",) + ("CrossAttnDownBlock2D",) * (levels - 1),
         up_block_types=("CrossAttnUpBlock2D",) * (levels - 1) + ("UpBlock2D",),
         cross_attention_dim=a.cross_attention_dim,
@@ -160,7 +179,15 @@ def build_tiny_components(
         )
     ).eval()
     scheduler = DDIMScheduler.from_config(SCHEDULER_CONFIG)
+    extra = {}
+    if a.upscaler:
+        from diffusers import DDPMScheduler
+
+        extra["low_res_scheduler"] = DDPMScheduler(
+            num_train_timesteps=1000, beta_schedule="linear", beta_start=0.0001, beta_end=0.02
+        )
     return {
+        **extra,
         "unet": unet.eval(),
         "vae": vae.eval(),
         "text_encoder": text_encoder,
@@ -170,10 +197,25 @@ def build_tiny_components(
     }
 
 
-def model_index(scheduler_class: str = "DDIMScheduler") -> dict[str, Any]:
+def model_index(scheduler_class: str = "DDIMScheduler", upscaler: bool = False) -> dict[str, Any]:
     """``model_index.json`` as the Intel checkpoints have it (pipeline class and components)."""
     import diffusers
 
+    if upscaler:
+        return {
+            "_class_name": "StableDiffusionUpscaleLDM3DPipeline",
+            "_diffusers_version": diffusers.__version__,
+            "feature_extractor": [None, None],
+            "low_res_scheduler": ["diffusers", "DDPMScheduler"],
+            "max_noise_level": SR_MAX_NOISE_LEVEL,
+            "safety_checker": [None, None],
+            "scheduler": ["diffusers", scheduler_class],
+            "text_encoder": ["transformers", "CLIPTextModel"],
+            "tokenizer": ["transformers", "CLIPTokenizer"],
+            "unet": ["diffusers", "UNet2DConditionModel"],
+            "vae": ["diffusers", "AutoencoderKL"],
+            "watermarker": [None, None],
+        }
     return {
         "_class_name": "StableDiffusionLDM3DPipeline",
         "_diffusers_version": diffusers.__version__,
@@ -199,7 +241,10 @@ def save_components(components: dict, out_dir: str | os.PathLike[str]) -> Path:
     for name, data in components["tokenizer_files"].items():
         (out / "tokenizer" / name).write_bytes(data)
     components["scheduler"].save_pretrained(out / "scheduler")
-    index = model_index(type(components["scheduler"]).__name__)
+    upscaler = "low_res_scheduler" in components
+    if upscaler:
+        components["low_res_scheduler"].save_pretrained(out / "low_res_scheduler")
+    index = model_index(type(components["scheduler"]).__name__, upscaler=upscaler)
     (out / "model_index.json").write_text(json.dumps(index, indent=2) + "\n", "utf-8")
     return out
 

@@ -110,12 +110,14 @@ def _job_inputs(scene) -> list[tuple[Path, str]]:
             inputs.append((_real(src.panorama.depth), "source.panorama.depth"))
     from ..sources.ldm3d import resolve_model_name
 
-    for name in ("model", "depth_model"):
-        value = getattr(src, name)
+    models = [(getattr(src, name), f"source.{name}") for name in ("model", "depth_model")]
+    if src.upscale is not None:
+        models.append((src.upscale.model, "source.upscale.model"))
+    for value, field in models:
         if value:
             local = Path(resolve_model_name(value))
             if local.exists():
-                inputs.append((_real(local), f"source.{name}"))
+                inputs.append((_real(local), field))
     return inputs
 
 

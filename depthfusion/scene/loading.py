@@ -137,6 +137,9 @@ def resolve_paths(scene: Scene, scene_dir: Path, output_dir: Path | None = None)
         # A local folder is named by a path that exists relative to the scene; a hub id is left as is.
         if value and (scene_dir / value).exists():
             setattr(scene.source, name, str((scene_dir / value).resolve()))
+    up = scene.source.upscale
+    if up is not None and up.model and (scene_dir / up.model).exists():
+        up.model = str((scene_dir / up.model).resolve())
     out_base = output_dir if output_dir is not None else scene_dir
     for out in scene.outputs:
         out.path = _resolve(out_base, out.path)

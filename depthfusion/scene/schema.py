@@ -160,6 +160,47 @@ class Generation(_Model):
         return v
 
 
+class Upscale(_Model):
+    model: str | None = None
+    """Super-resolution model (LDM3D-VR): hub id (from the local cache) or a local folder; default Intel/ldm3d-sr."""
+    scale: float = Field(4.0, ge=1, le=16)
+    """Target size = scale x the source's panorama (width rounded to a multiple of 16)."""
+    width: int | None = Field(None, ge=64)
+    """Target panorama width instead of scale, a multiple of 16 (height = width / 2)."""
+    prompt: str | None = None
+    """What the panorama shows, guiding the added detail; default: the source's prompt (or img2img's), else none."""
+    negative_prompt: str = ""
+    """What the detail should not contain."""
+    steps: int = Field(50, ge=1, le=1000)
+    """Denoising steps."""
+    guidance: float = Field(9.0, ge=0)
+    """Classifier-free guidance scale (9, the reference's default)."""
+    noise_level: int = Field(20, ge=0, le=350)
+    """Noise level of the low-res conditioning given to the model (0..350)."""
+    seed: int | None = None
+    """Random seed; default: source.generation.seed."""
+    scheduler: Literal["ddim", "dpm++", "dpm", "euler"] = "ddim"
+    """Sampler."""
+    tile: int = Field(1024, ge=64)
+    """Largest side in pixels computed in one piece; larger targets run in overlapping tiles (a multiple of 8)."""
+
+    @field_validator("width")
+    @classmethod
+    def _width_multiple(cls, v: int | None) -> int | None:
+        if v is not None:
+            if v % 16:
+                raise ValueError(f"width must be a multiple of 16, got {v}; e.g. {v + (-v) % 16}")
+            limits.check_pixels(v, v // 2, f"a {v}-wide panorama")
+        return v
+
+    @field_validator("tile")
+    @classmethod
+    def _tile_multiple(cls, v: int) -> int:
+        if v % 8:
+            raise ValueError(f"tile must be a multiple of 8, got {v}")
+        return v
+
+
 class Source(_Model):
     procedural: ProceduralSource | None = None
     """Built-in procedural scene with exact depth."""
@@ -175,6 +216,8 @@ class Source(_Model):
     """Depth estimator for `depth: estimate` (hub id or folder); default Intel/dpt-large."""
     generation: Generation = Field(default_factory=Generation)
     """Sampler settings for prompt and img2img."""
+    upscale: Upscale | None = None
+    """Super-resolution of the RGBD panorama after any source (LDM3D-VR, RGB and depth together, seamless at ±180°)."""
     device: str = "auto"
     """Torch device for the models: auto, cpu, cuda or mps."""
     dtype: Literal["auto", "fp32", "fp16", "bf16"] = "auto"

@@ -1,6 +1,7 @@
 """The model-backed sources: LDM3D text-to-RGBD panorama generation (``source.prompt``),
-LDM3D img2img on a panorama (``source.img2img``), and monocular panorama depth
-(``depth: estimate``, DPT). ``ldm3d_core`` is imported only when one of them runs, so a
+LDM3D img2img on a panorama (``source.img2img``), monocular panorama depth
+(``depth: estimate``, DPT), and LDM3D-VR super-resolution after any source
+(``source.upscale``). ``ldm3d_core`` is imported only when one of them runs, so a
 file-backed scene starts fast; ``source.model: embedded`` is the model shipped in ``assets/``.
 """
 
@@ -113,3 +114,63 @@ def img2img(scene: Scene, rgbd: RGBDPanorama, quiet: bool) -> RGBDPanorama:
         raise SceneError(f"source.img2img: {_first_line(exc)}") from None
     # LDM3D re-estimates depth in its own normalisation: metric ranges no longer hold.
     return RGBDPanorama(out.rgb[0], out.depth[0], name=f"{rgbd.name} -> {spec.prompt!r}")
+
+
+def upscale_size(scene: Scene, width: int) -> tuple[int, int]:
+    """The upscaled panorama's (width, height) for a source panorama ``width`` pixels wide."""
+    up = scene.source.upscale
+    w = up.width if up.width is not None else 16 * max(1, round(width * up.scale / 16))
+    return w, w // 2
+
+
+def upscale(scene: Scene, rgbd: RGBDPanorama, quiet: bool) -> RGBDPanorama:
+    """``source.upscale``: the panorama through the LDM3D-VR upscaler, seamless at ±180°."""
+    from ldm3d_core import limits
+    from ldm3d_core.errors import ModelNotFoundError
+    from ldm3d_core.loading import DEFAULT_UPSCALE_MODEL, load_upscaler
+
+    src = scene.source
+    up = src.upscale
+    width, height = upscale_size(scene, rgbd.width)
+    if width < rgbd.width:
+        raise SceneError(
+            f"source.upscale: {width}x{height} is smaller than the panorama {rgbd.width}x{rgbd.height}"
+        )
+    limits.check_pixels(width, height, f"source.upscale: {width}x{height}")
+    model = up.model or DEFAULT_UPSCALE_MODEL
+    try:
+        pipe = load_upscaler(model, device=src.device, dtype=src.dtype, progress=not quiet)
+    except ModelNotFoundError as exc:
+        raise InputError(f"source.upscale.model: {_first_line(exc)}") from None
+    except (ValueError, OSError) as exc:
+        raise InputError(f"source.upscale.model: {model}: {_first_line(exc)}") from None
+    prompt = up.prompt
+    if prompt is None:
+        prompt = src.prompt or (src.img2img.prompt if src.img2img is not None else "")
+    seed = up.seed if up.seed is not None else src.generation.seed
+    log.info(
+        "source: upscaling %dx%d -> %dx%d (%s, %d steps)",
+        rgbd.width, rgbd.height, width, height, pipe.components.name, up.steps,
+    )  # fmt: skip
+    depth16 = np.rint(np.clip(rgbd.depth, 0.0, 1.0) * 65535.0).astype(np.uint16)
+    try:
+        out = pipe(
+            rgbd.rgb,
+            depth16,
+            prompt,
+            negative_prompt=up.negative_prompt or None,
+            size=(width, height),
+            num_inference_steps=up.steps,
+            guidance_scale=up.guidance,
+            noise_level=up.noise_level,
+            scheduler=_SCHEDULERS[up.scheduler],
+            seed=seed,
+            panorama=True,
+            tile=up.tile,
+        )
+    except ValueError as exc:
+        raise SceneError(f"source.upscale: {_first_line(exc)}") from None
+    # The upscaler reproduces its input's depth normalisation: a metric range still holds.
+    return RGBDPanorama(
+        out.rgb[0], out.depth[0], metric_range=rgbd.metric_range, name=f"{rgbd.name} (upscaled)"
+    )

@@ -13,13 +13,18 @@ import logging
 from ..errors import InputError, SceneError
 from ..rgbd.panorama import RGBDPanorama
 from ..scene import Scene
-from .ldm3d import estimate_depth, generate, img2img
+from .ldm3d import estimate_depth, generate, img2img, upscale
 
 log = logging.getLogger("depthfusion")
 
 
 def load_source(scene: Scene, *, quiet: bool = False) -> RGBDPanorama:
-    """Produce the scene's RGBD panorama."""
+    """Produce the scene's RGBD panorama (upscaled when ``source.upscale`` asks)."""
+    rgbd = _load(scene, quiet)
+    return upscale(scene, rgbd, quiet) if scene.source.upscale is not None else rgbd
+
+
+def _load(scene: Scene, quiet: bool) -> RGBDPanorama:
     src = scene.source
     if src.procedural is not None:
         from .procedural import generate_panorama

@@ -53,6 +53,9 @@ class RGBDOutput:
     """the prompt of each image"""
     seeds: list[int] | None = None
     """the seed of each image, when the pipeline made the generators"""
+    images: np.ndarray | None = None
+    """(B, H, W, C) float32 in [0, 1], the decoder's output before 8/16-bit rounding
+    (the upscaler fills it: what diffusers returns with ``output_type="np"``)"""
 
     def __len__(self) -> int:
         return self.rgb.shape[0]
