@@ -285,8 +285,9 @@ def test_exports_textured_vertex_coloured_and_scene(tmp_path):
     assert len(tm.vertices) == len(layered.vertices) and len(tm.faces) == len(layered.faces)
     glb = trimesh.load(io.BytesIO(trimesh.exchange.gltf.export_glb(tm)), file_type="glb")
     assert sum(len(g.faces) for g in glb.geometry.values()) == len(layered.faces)
-    coloured = layered.to_trimesh(textured=False)
-    assert len(coloured.faces) == len(layered.faces)
+    coloured = layered.to_trimesh(textured=False)  # the PLY: the foreground, welded
+    assert len(coloured.faces) == len(layered.layers[0].faces)
+    assert len(np.unique(coloured.vertices, axis=0)) == len(coloured.vertices)
     ply = trimesh.exchange.ply.export_ply(coloured, encoding="binary")
     assert trimesh.load(io.BytesIO(ply), file_type="ply").faces.shape == coloured.faces.shape
     scene = layers_to_trimesh_scene(layered)

@@ -491,10 +491,35 @@ def test_stills_carry_gpano(ctx, room, tmp_path, name, stereo):
     assert img.shape == ((256 if stereo else 128), 256, 3)
     assert psnr(img[:128], rgbd.rgb) >= (60 if name.endswith(".png") else 30)
     xmp = read_xmp(out)
-    assert 'GPano:ProjectionType="equirectangular"' in xmp
-    assert 'GPano:FullPanoWidthPixels="256"' in xmp and 'GPano:FullPanoHeightPixels="128"' in xmp
-    assert 'GPano:CroppedAreaImageHeightPixels="128"' in xmp
+    # The metadata describes the pixels that are there: one 256x128 eye, and for the
+    # 256x256 top-bottom image no GPano (viewers would wrap both eyes round one sphere).
+    ns = "GSpherical" if stereo else "GPano"
+    assert f'{ns}:ProjectionType="equirectangular"' in xmp
+    assert f'{ns}:FullPanoWidthPixels="256"' in xmp and f'{ns}:FullPanoHeightPixels="128"' in xmp
+    assert f'{ns}:CroppedAreaImageHeightPixels="128"' in xmp
+    assert ("GPano:" in xmp) != stereo
     assert ('StereoMode="top-bottom"' in xmp) == stereo
+
+
+@pytest.mark.gl
+def test_vr_photo_still_holds_both_eyes(ctx, room, tmp_path):
+    from depthfusion.outputs.vr_photo import read_vr_photo
+
+    rgbd, mesh = room
+    out = tmp_path / "s.vr.jpg"
+    write_vr360(VR360Spec(out, stereo=True, resolution=256), mesh, ipd=0.064, ctx=ctx)
+    tb = tmp_path / "s.png"
+    write_vr360(VR360Spec(tb, stereo=True, resolution=256), mesh, ipd=0.064, ctx=ctx)
+    import cv2
+
+    frame = cv2.cvtColor(cv2.imread(str(tb)), cv2.COLOR_BGR2RGB)
+    left, right, xmp = read_vr_photo(out)
+    assert left.shape == right.shape == (128, 256, 3)
+    assert psnr(left, frame[:128]) >= 30 and psnr(right, frame[128:]) >= 30  # JPEG q95
+    assert psnr(left, frame[128:]) < psnr(left, frame[:128])  # the eyes are not swapped
+    assert 'GPano:FullPanoWidthPixels="256"' in xmp and 'GPano:FullPanoHeightPixels="128"' in xmp
+    with pytest.raises(VR360Error, match="stereo photo"):
+        write_vr360(VR360Spec(tmp_path / "m.vr.jpg", stereo=False, resolution=256), mesh, ctx=ctx)
 
 
 @pytest.mark.gl

@@ -239,9 +239,10 @@ def test_stills_get_gpano_xmp(tmp_path, suffix, stereo):
     image = _image(stereo)
     path = write_equirect_still(tmp_path / f"p{suffix}", image, stereo=stereo)
     xmp = read_xmp(path)
+    ns = "GSpherical" if stereo else "GPano"  # a top-bottom image is not one 2:1 panorama
+    assert ("GPano:" in xmp) != stereo
     for field, value in [
         ("ProjectionType", "equirectangular"),
-        ("UsePanoramaViewer", "True"),
         ("FullPanoWidthPixels", "64"),
         ("FullPanoHeightPixels", "32"),
         ("CroppedAreaImageWidthPixels", "64"),
@@ -249,7 +250,8 @@ def test_stills_get_gpano_xmp(tmp_path, suffix, stereo):
         ("CroppedAreaLeftPixels", "0"),
         ("CroppedAreaTopPixels", "0"),
     ]:
-        assert f'GPano:{field}="{value}"' in xmp
+        assert f'{ns}:{field}="{value}"' in xmp
+    assert ('GPano:UsePanoramaViewer="True"' in xmp) != stereo
     assert ('GSpherical:StereoMode="top-bottom"' in xmp) == stereo
     decoded = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
     assert decoded.shape == image.shape

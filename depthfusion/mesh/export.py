@@ -1,7 +1,8 @@
 """Mesh export (output kind ``mesh``) through trimesh: GLB (textured), PLY (vertex colours), OBJ.
 
-- GLB: the seam-split mesh with the panorama as base-colour texture, double-sided, fully rough
-  and non-metallic so viewers show the photo's colours; vertex count = rows*(cols+1) + 2*cols.
+- GLB (:mod:`.gltf`): unlit (``KHR_materials_unlit``) textured layers as named nodes
+  (``foreground``, ``background``), only referenced vertices; a plain sphere has
+  rows*(cols+1) + 2*cols.
 - PLY: the welded, watertight mesh (rows*cols + 2 vertices) with per-vertex colours.
 - OBJ: textured, written with its .mtl (the texture as is: Kd 1, Ks 0) and texture PNG beside it.
 Every file is written to a temporary name and renamed into place when complete.
@@ -73,8 +74,10 @@ def export_mesh(mesh: SphereMesh, path: str | os.PathLike) -> Path:
     path = Path(path)
     ext = path.suffix.lower()
     if ext == ".glb":
+        from .gltf import glb_bytes
+
         with atomic_path(path) as tmp:
-            tmp.write_bytes(trimesh.exchange.gltf.export_glb(to_trimesh(mesh, textured=True)))
+            tmp.write_bytes(glb_bytes(mesh))
     elif ext == ".ply":
         with atomic_path(path) as tmp:
             tmp.write_bytes(

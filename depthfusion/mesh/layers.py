@@ -221,8 +221,10 @@ class LayeredMesh:
         return self.combined().across
 
     def to_trimesh(self, textured: bool = True):
-        """One trimesh of all layers: textured over the atlas (GLB/OBJ), or with per-vertex
-        colours (PLY; unused vertices dropped, layers not welded to each other)."""
+        """One trimesh: textured, all layers over the atlas (OBJ), or the foreground layer
+        (with its skirts) welded, with per-vertex colours (PLY): seam and pole copies merged,
+        unused vertices dropped. Watertight where nothing is cut (``fill: stretch`` or no depth
+        edge); the background layer is in the GLB, as its own node."""
         import trimesh
 
         from .export import textured_trimesh
@@ -230,22 +232,30 @@ class LayeredMesh:
         if textured:
             c = self.combined()
             return textured_trimesh(c.vertices, c.faces, c.uvs, c.texture)
-        parts = []
-        for lay in self.layers:
-            used = np.unique(lay.faces)
-            remap = np.full(len(lay.vertices), -1, dtype=np.int64)
-            remap[used] = np.arange(len(used))
-            rgba = np.full((len(used), 4), 255, dtype=np.uint8)
-            rgba[:, :3] = _sample_nearest(lay.texture, lay.uvs[used])
-            parts.append(
-                trimesh.Trimesh(
-                    lay.vertices[used],
-                    remap[lay.faces].astype(np.int64),
-                    vertex_colors=rgba,
-                    process=False,
-                )
-            )
-        return trimesh.util.concatenate(parts) if len(parts) > 1 else parts[0]
+        fg = self.layers[0]
+        used = np.unique(fg.faces)
+        positions, first, inverse = np.unique(
+            fg.vertices[used], axis=0, return_index=True, return_inverse=True
+        )
+        order = np.argsort(first)  # keep the grid's order, not the sort's
+        rank = np.empty_like(order)
+        rank[order] = np.arange(len(order))
+        positions, first = positions[order], first[order]
+        remap = np.full(len(fg.vertices), -1, dtype=np.int64)
+        remap[used] = rank[inverse.ravel()]
+        faces = remap[fg.faces]
+        faces = faces[
+            (faces[:, 0] != faces[:, 1])
+            & (faces[:, 1] != faces[:, 2])
+            & (faces[:, 0] != faces[:, 2])
+        ]
+        rgba = np.full((len(positions), 4), 255, dtype=np.uint8)
+        rgba[:, :3] = _sample_nearest(fg.texture, fg.uvs[used[first]])
+        # Poles (on the y axis): the mean colour of their ring, not one pixel of the top row.
+        on_axis = np.abs(positions[:, 0]) + np.abs(positions[:, 2]) < 1e-4 * np.abs(positions[:, 1])
+        rgba[on_axis & (positions[:, 1] > 0), :3] = fg.texture[0].mean(axis=0)
+        rgba[on_axis & (positions[:, 1] < 0), :3] = fg.texture[-1].mean(axis=0)
+        return trimesh.Trimesh(positions, faces, vertex_colors=rgba, process=False)
 
 
 def layers_to_trimesh_scene(layered: LayeredMesh):

@@ -15,9 +15,12 @@ A small ISO-BMFF (MP4) box reader/writer, no library:
   as monoscopic, while a "mono" value would make players (and ffprobe) report a 2D stereo
   side data.
 
-Stills carry Google's GPano XMP (what photo viewers read): ``ProjectionType=equirectangular``,
-``FullPanoWidthPixels``/``HeightPixels``, ``CroppedArea*`` of one eye's image. A top-bottom
-stereo still also says ``GSpherical:StereoMode=top-bottom`` (the V1 vocabulary). JPEG: an APP1
+Mono stills carry Google's GPano XMP (what photo viewers read): ``ProjectionType=equirectangular``,
+``FullPanoWidthPixels``/``HeightPixels``, ``CroppedArea*`` of the image. A top-bottom stereo
+still carries no GPano (it would describe one 2:1 image, and viewers would wrap both eyes
+round one sphere) but the V1 vocabulary's ``GSpherical`` fields, ``StereoMode=top-bottom``
+with each eye's size; ``.vr.jpg`` (:mod:`.vr_photo`) is the stereo still photo viewers
+read as stereo. JPEG: an APP1
 segment (``http://ns.adobe.com/xap/1.0/``) after the JFIF header; PNG: an ``iTXt`` chunk
 ``XML:com.adobe.xmp`` after ``IHDR``. :func:`write_equirect_still` encodes, adds the XMP,
 checks the file's structure, then renames it into place.
@@ -463,26 +466,45 @@ def _xml_escape(text: str) -> str:
 def gpano_xmp(
     eye_width: int, eye_height: int, stereo: bool, software: str = DEFAULT_SOFTWARE
 ) -> str:
-    """XMP packet with the GPano fields of one eye's full equirect image (``GSpherical`` stereo
-    mode added for a top-bottom stereo still)."""
-    attrs = {
-        "GPano:UsePanoramaViewer": "True",
-        "GPano:ProjectionType": "equirectangular",
-        "GPano:StitchingSoftware": _xml_escape(software),
-        "GPano:FullPanoWidthPixels": str(int(eye_width)),
-        "GPano:FullPanoHeightPixels": str(int(eye_height)),
-        "GPano:CroppedAreaImageWidthPixels": str(int(eye_width)),
-        "GPano:CroppedAreaImageHeightPixels": str(int(eye_height)),
-        "GPano:CroppedAreaLeftPixels": "0",
-        "GPano:CroppedAreaTopPixels": "0",
-    }
-    namespaces = ['xmlns:GPano="http://ns.google.com/photos/1.0/panorama/"']
-    if stereo:
+    """XMP packet that describes the still's pixels as they are.
+
+    Mono: Google's GPano fields of the full equirect image (what photo viewers read).
+    Top-bottom stereo: no GPano, whose fields can only describe one 2:1 image and would make
+    photo viewers wrap both eyes round one sphere; instead the Spherical V1 vocabulary
+    (``GSpherical``), which has the stereo mode, with the size of each eye. Photo viewers
+    then show the file as a flat picture; for a stereo still they read as stereo, write a
+    ``.vr.jpg`` (:mod:`.vr_photo`).
+    """
+    namespaces = []
+    attrs: dict[str, str] = {}
+    if not stereo:
+        namespaces.append('xmlns:GPano="http://ns.google.com/photos/1.0/panorama/"')
+        attrs = {
+            "GPano:UsePanoramaViewer": "True",
+            "GPano:ProjectionType": "equirectangular",
+            "GPano:StitchingSoftware": _xml_escape(software),
+            "GPano:FullPanoWidthPixels": str(int(eye_width)),
+            "GPano:FullPanoHeightPixels": str(int(eye_height)),
+            "GPano:CroppedAreaImageWidthPixels": str(int(eye_width)),
+            "GPano:CroppedAreaImageHeightPixels": str(int(eye_height)),
+            "GPano:CroppedAreaLeftPixels": "0",
+            "GPano:CroppedAreaTopPixels": "0",
+        }
+    else:
         namespaces.append('xmlns:GSpherical="http://ns.google.com/videos/1.0/spherical/"')
-        attrs["GSpherical:Spherical"] = "true"
-        attrs["GSpherical:Stitched"] = "true"
-        attrs["GSpherical:ProjectionType"] = "equirectangular"
-        attrs["GSpherical:StereoMode"] = "top-bottom"
+        attrs = {
+            "GSpherical:Spherical": "true",
+            "GSpherical:Stitched": "true",
+            "GSpherical:StitchingSoftware": _xml_escape(software),
+            "GSpherical:ProjectionType": "equirectangular",
+            "GSpherical:StereoMode": "top-bottom",
+            "GSpherical:FullPanoWidthPixels": str(int(eye_width)),
+            "GSpherical:FullPanoHeightPixels": str(int(eye_height)),
+            "GSpherical:CroppedAreaImageWidthPixels": str(int(eye_width)),
+            "GSpherical:CroppedAreaImageHeightPixels": str(int(eye_height)),
+            "GSpherical:CroppedAreaLeftPixels": "0",
+            "GSpherical:CroppedAreaTopPixels": "0",
+        }
     body = "\n    ".join(f'{k}="{v}"' for k, v in attrs.items())
     return (
         '<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>\n'

@@ -4,7 +4,10 @@ One equirect frame per viewpoint: top-bottom omnidirectional stereo (left eye on
 ``W x W/2``, so the frame is square) or mono (``W x W/2``), rendered by
 :class:`~depthfusion.render.ods.ODSRenderer`. The path's extension picks the container:
 
-- ``.png`` / ``.jpg``: a still from one viewpoint, with GPano XMP (:mod:`.spherical`);
+- ``.png`` / ``.jpg``: a still from one viewpoint: mono with GPano XMP, top-bottom stereo
+  with the ``GSpherical`` stereo fields (:mod:`.spherical`);
+- ``.vr.jpg``: a stereo still in Google's VR photo format, which photo viewers show in
+  stereo: the left eye with GPano, the right eye in its XMP (:mod:`.vr_photo`);
 - ``.mp4``: a video, one frame per pose of the camera path, or a fixed viewpoint held for
   ``duration`` seconds; H.264 or H.265, with Spherical Video V1 + V2 metadata injected by the
   project's own box writer. The encoder writes to a temporary file, the tagged copy is
@@ -54,6 +57,7 @@ from ..render.ods import DEFAULT_TAPER, ODSRenderer, simplify_for_ods
 from ..render.pose import Pose
 from .spherical import inject_spherical, write_equirect_still
 from .state import SceneState
+from .vr_photo import write_vr_photo
 from .writers import X264_PRESETS, VideoWriter
 
 log = logging.getLogger("depthfusion")
@@ -246,7 +250,11 @@ def resolve_vr360(spec: VR360Spec) -> VR360Settings:
         raise VR360Error(f"{where}: unknown preset {spec.preset!r} (valid: {', '.join(PRESETS)})")
     preset = PRESETS[spec.preset] if spec.preset else _DEFAULT
     suffix = path.suffix.lower()
-    if suffix in STILL_SUFFIXES:
+    if path.name.lower().endswith(".vr.jpg"):
+        if not spec.stereo:
+            raise VR360Error(f"{where}: a .vr.jpg is a stereo photo; set stereo: true or use .jpg")
+        kind = "still"
+    elif suffix in STILL_SUFFIXES:
         kind = "still"
     elif suffix in VIDEO_SUFFIXES:
         kind = "video"
@@ -439,7 +447,13 @@ def write_vr360(
         if settings.kind == "still":
             position, yaw = views[0]
             image = renderer.render_equirect(settings.eye_size[0], eyes, position, yaw)
-            write_equirect_still(settings.path, image, stereo=settings.stereo, quality=spec.quality)
+            if settings.path.name.lower().endswith(".vr.jpg"):
+                h = image.shape[0] // 2  # left eye on top
+                write_vr_photo(settings.path, image[:h], image[h:], quality=spec.quality)
+            else:
+                write_equirect_still(
+                    settings.path, image, stereo=settings.stereo, quality=spec.quality
+                )
         else:
             _write_video(renderer, settings, views, eyes, quiet)
     finally:

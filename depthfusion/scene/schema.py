@@ -517,6 +517,18 @@ class FramesOutput(_ViewOutput):
         return v
 
 
+def with_layout_hint(path: Path, hint: str) -> Path:
+    """``name.mp4`` -> ``name_<hint>.mp4``: unchanged when the stem already ends with the
+    hint, and ``name_360`` -> ``name_360_TB`` rather than ``name_360_360_TB``."""
+    stem = path.stem
+    if stem.upper().endswith(f"_{hint}"):
+        return path
+    first = hint.split("_")[0]
+    if stem.upper().endswith(f"_{first}"):
+        stem = stem[: -len(first) - 1]
+    return path.with_name(f"{stem}_{hint}{path.suffix}")
+
+
 class VR360Output(_OutputBase):
     kind: Literal["vr360"]
     """360° equirectangular output (top-bottom ODS stereo or mono): .png/.jpg still or .mp4 video."""
@@ -550,10 +562,19 @@ class VR360Output(_OutputBase):
     """MSAA samples (0 = off; the output is already supersampled by the texture's mipmaps)."""
     quality: int = Field(95, ge=1, le=100)
     """JPEG quality of a still."""
+    filename_hint: bool = False
+    """Add the layout that players such as DeoVR and Skybox read from file names to the path: `_360_TB` (stereo) or `_360` (mono)."""
 
     _ext = field_validator("path")(
         classmethod(lambda cls, v: _check_suffix(v, (*STILL_SUFFIXES, ".mp4"), "vr360"))
     )
+
+    @model_validator(mode="after")
+    def _hinted_name(self) -> VR360Output:
+        if self.filename_hint and not self.path.name.lower().endswith(".vr.jpg"):
+            self.path = with_layout_hint(self.path, "360_TB" if self.stereo else "360")
+        return self
+
     _bitrate = field_validator("bitrate")(classmethod(lambda cls, v: _check_bitrate(v)))
     _preset = field_validator("encoder_preset")(
         classmethod(lambda cls, v: _check_encoder_preset(v))
