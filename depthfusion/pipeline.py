@@ -39,7 +39,7 @@ def check_output_settings(scene: Scene) -> None:
             raise SceneError(
                 f"outputs[{index}]: kind {out.kind!r} is not available in this version"
             )
-        if out.kind == "vr360":
+        if out.kind in ("vr360", "vr180"):
             from .outputs.vr360 import VR360Error, resolve_vr360, vr360_spec
 
             if Path(out.path).suffix.lower() == ".mp4" and not out.follow_path and not out.duration:
@@ -60,7 +60,7 @@ def _check_frame_counts(scene: Scene) -> None:
     for index, out in enumerate(scene.outputs):
         if out.kind in ("video", "frames"):
             seconds, rate, field = duration, fps, f"{where}.duration"
-        elif out.kind == "vr360" and Path(out.path).suffix.lower() == ".mp4":
+        elif out.kind in ("vr360", "vr180") and Path(out.path).suffix.lower() == ".mp4":
             seconds = out.duration or duration
             rate = out.fps or fps
             field = f"outputs[{index}].duration" if out.duration else f"{where}.duration"
@@ -82,10 +82,10 @@ def _check_gl_sizes(scene: Scene) -> None:
     for index, out in enumerate(scene.outputs):
         if out.kind in ("still", "video", "frames"):
             sizes.append((index, "size", max(out.size)))
-        elif out.kind == "vr360":
+        elif out.kind in ("vr360", "vr180"):
             from .outputs.vr360 import vr360_spec
 
-            sizes.append((index, "resolution", resolve_vr360(vr360_spec(scene, out)).eye_size[0]))
+            sizes.append((index, "resolution", resolve_vr360(vr360_spec(scene, out)).render_width))
     if not sizes:
         return
     try:
@@ -162,7 +162,13 @@ def _source_field(scene: Scene) -> str:
 
 
 def _output_field(out) -> str:
-    return "resolution" if out.kind == "vr360" else "size" if hasattr(out, "size") else "path"
+    return (
+        "resolution"
+        if out.kind in ("vr360", "vr180")
+        else "size"
+        if hasattr(out, "size")
+        else "path"
+    )
 
 
 def render_scene(scene: Scene, *, quiet: bool = False, allow_outside: bool = False) -> list[Path]:

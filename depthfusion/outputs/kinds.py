@@ -15,7 +15,7 @@ from .rgbd import write_rgbd_output
 from .state import SceneState
 from .still import write_still_output
 from .video import write_frames_output, write_video_output
-from .vr360 import write_vr360_output
+from .vr360 import write_vr180_output, write_vr360_output
 
 WRITERS: dict[str, Callable[[SceneState, Any, int], list[Path]]] = {
     "mesh": write_mesh_output,
@@ -24,6 +24,7 @@ WRITERS: dict[str, Callable[[SceneState, Any, int], list[Path]]] = {
     "video": write_video_output,
     "frames": write_frames_output,
     "vr360": write_vr360_output,
+    "vr180": write_vr180_output,
 }
 
 

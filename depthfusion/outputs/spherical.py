@@ -69,6 +69,48 @@ class SphericalMetadataError(OutputError):
     """An MP4 or image whose structure cannot be parsed, or metadata that does not fit."""
 
 
+@dataclass(frozen=True)
+class Crop:
+    """Where one eye's image lies in its full equirect sphere (pixels): a VR180 eye is the
+    middle half, ``Crop(2 S, S, S, S, S / 2, 0)``. ``None`` everywhere means the full sphere."""
+
+    full_width: int
+    full_height: int
+    width: int
+    height: int
+    left: int
+    top: int
+
+    def fields(self) -> dict[str, str]:
+        """The GPano / GSpherical cropped-area fields."""
+        return {
+            "FullPanoWidthPixels": str(self.full_width),
+            "FullPanoHeightPixels": str(self.full_height),
+            "CroppedAreaImageWidthPixels": str(self.width),
+            "CroppedAreaImageHeightPixels": str(self.height),
+            "CroppedAreaLeftPixels": str(self.left),
+            "CroppedAreaTopPixels": str(self.top),
+        }
+
+    def bounds(self) -> tuple[int, int, int, int]:
+        """The ``equi`` box's (top, bottom, left, right), 0.32 fixed-point fractions."""
+
+        def frac(part: int, whole: int) -> int:
+            return min(0xFFFFFFFF, round(part / whole * 2**32))
+
+        bottom = self.full_height - self.top - self.height
+        right = self.full_width - self.left - self.width
+        return (
+            frac(self.top, self.full_height), frac(bottom, self.full_height),
+            frac(self.left, self.full_width), frac(right, self.full_width),
+        )  # fmt: skip
+
+
+def full_crop(width: int, height: int) -> Crop:
+    """An eye that is its whole sphere."""
+    return Crop(width, height, width, height, 0, 0)
+
+
 # --- boxes ---------------------------------------------------------------------------------------
 
 
@@ -189,8 +231,9 @@ def _read_box(f: BinaryIO, box: TopBox) -> bytes:
 # --- spherical video boxes -------------------------------------------------------------------
 
 
-def v1_xml(stereo: StereoMode, software: str = DEFAULT_SOFTWARE) -> str:
-    """The Spherical Video V1 RDF/XML for an equirectangular video."""
+def v1_xml(stereo: StereoMode, software: str = DEFAULT_SOFTWARE, crop: Crop | None = None) -> str:
+    """The Spherical Video V1 RDF/XML for an equirectangular video (``crop``: each eye's part
+    of its sphere, e.g. VR180's middle half)."""
     tags = [
         ("Spherical", "true"),
         ("Stitched", "true"),
@@ -199,6 +242,8 @@ def v1_xml(stereo: StereoMode, software: str = DEFAULT_SOFTWARE) -> str:
     ]
     if stereo != "mono":
         tags.append(("StereoMode", stereo))
+    if crop is not None:
+        tags += list(crop.fields().items())
     body = "".join(f"<GSpherical:{k}>{v}</GSpherical:{k}>" for k, v in tags)
     return (
         '<?xml version="1.0"?><rdf:SphericalVideo '
@@ -208,15 +253,19 @@ def v1_xml(stereo: StereoMode, software: str = DEFAULT_SOFTWARE) -> str:
     )
 
 
-def v1_box(stereo: StereoMode, software: str = DEFAULT_SOFTWARE) -> Box:
-    return Box(b"uuid", SPHERICAL_UUID + v1_xml(stereo, software).encode("utf-8"))
+def v1_box(stereo: StereoMode, software: str = DEFAULT_SOFTWARE, crop: Crop | None = None) -> Box:
+    return Box(b"uuid", SPHERICAL_UUID + v1_xml(stereo, software, crop).encode("utf-8"))
 
 
-def v2_boxes(stereo: StereoMode, software: str = DEFAULT_SOFTWARE) -> list[Box]:
-    """``st3d`` (stereo only) and ``sv3d`` for a full equirectangular frame, pose 0."""
+def v2_boxes(
+    stereo: StereoMode, software: str = DEFAULT_SOFTWARE, crop: Crop | None = None
+) -> list[Box]:
+    """``st3d`` (stereo only) and ``sv3d`` for an equirectangular frame, pose 0, with the
+    projection bounds of ``crop`` (none: the full sphere)."""
     svhd = full_box(b"svhd", software.encode("utf-8") + b"\x00")
     prhd = full_box(b"prhd", struct.pack(">iii", 0, 0, 0))
-    equi = full_box(b"equi", struct.pack(">IIII", 0, 0, 0, 0))
+    bounds = crop.bounds() if crop is not None else (0, 0, 0, 0)
+    equi = full_box(b"equi", struct.pack(">IIII", *bounds))
     sv3d = Box(b"sv3d", children=[svhd, Box(b"proj", children=[prhd, equi])])
     if stereo == "mono":
         return [sv3d]
@@ -280,6 +329,7 @@ def inject_spherical(
     software: str = DEFAULT_SOFTWARE,
     v1: bool = True,
     v2: bool = True,
+    crop: Crop | None = None,
 ) -> Path:
     """Copy MP4 ``src`` to ``dst`` with Spherical Video V1 and/or V2 metadata on its video tracks.
 
@@ -305,7 +355,7 @@ def inject_spherical(
     for trak in tracks:
         if v1:
             trak.children = [c for c in trak.children if not _is_spherical_uuid(c)]
-            trak.children.append(v1_box(stereo, software))
+            trak.children.append(v1_box(stereo, software, crop))
         if v2:
             entries = [
                 e
@@ -317,7 +367,7 @@ def inject_spherical(
                 raise SphericalMetadataError(f"{src}: no visual sample entry (avc1/hvc1) found")
             for entry in entries:
                 entry.children = [c for c in entry.children if c.type not in (b"st3d", b"sv3d")]
-                entry.children.extend(v2_boxes(stereo, software))
+                entry.children.extend(v2_boxes(stereo, software, crop))
 
     # Chunk offsets behind the moov box move by its growth; growing an stco into a co64 grows
     # the moov again, so iterate until the size is stable (at most a few rounds).
@@ -464,47 +514,36 @@ def _xml_escape(text: str) -> str:
 
 
 def gpano_xmp(
-    eye_width: int, eye_height: int, stereo: bool, software: str = DEFAULT_SOFTWARE
+    eye_width: int,
+    eye_height: int,
+    stereo: bool,
+    software: str = DEFAULT_SOFTWARE,
+    stereo_mode: StereoMode = "top-bottom",
+    crop: Crop | None = None,
 ) -> str:
-    """XMP packet that describes the still's pixels as they are.
+    """XMP packet that describes the still's pixels as they are (``crop``: where each eye
+    lies in its sphere; default the whole sphere, ``eye_width`` x ``eye_height``).
 
-    Mono: Google's GPano fields of the full equirect image (what photo viewers read).
-    Top-bottom stereo: no GPano, whose fields can only describe one 2:1 image and would make
-    photo viewers wrap both eyes round one sphere; instead the Spherical V1 vocabulary
-    (``GSpherical``), which has the stereo mode, with the size of each eye. Photo viewers
-    then show the file as a flat picture; for a stereo still they read as stereo, write a
-    ``.vr.jpg`` (:mod:`.vr_photo`).
+    Mono: Google's GPano fields (what photo viewers read). Stereo: no GPano, whose fields
+    describe one image and would make photo viewers wrap both eyes round one sphere; instead
+    the Spherical V1 vocabulary (``GSpherical``), which has the stereo mode, with each eye's
+    crop. Photo viewers then show a stereo file as a flat picture; for a stereo still they
+    read as stereo, write a ``.vr.jpg`` (:mod:`.vr_photo`).
     """
-    namespaces = []
-    attrs: dict[str, str] = {}
-    if not stereo:
-        namespaces.append('xmlns:GPano="http://ns.google.com/photos/1.0/panorama/"')
-        attrs = {
-            "GPano:UsePanoramaViewer": "True",
-            "GPano:ProjectionType": "equirectangular",
-            "GPano:StitchingSoftware": _xml_escape(software),
-            "GPano:FullPanoWidthPixels": str(int(eye_width)),
-            "GPano:FullPanoHeightPixels": str(int(eye_height)),
-            "GPano:CroppedAreaImageWidthPixels": str(int(eye_width)),
-            "GPano:CroppedAreaImageHeightPixels": str(int(eye_height)),
-            "GPano:CroppedAreaLeftPixels": "0",
-            "GPano:CroppedAreaTopPixels": "0",
-        }
+    crop = crop or full_crop(eye_width, eye_height)
+    ns = "GSpherical" if stereo else "GPano"
+    namespaces = [
+        'xmlns:GSpherical="http://ns.google.com/videos/1.0/spherical/"'
+        if stereo
+        else 'xmlns:GPano="http://ns.google.com/photos/1.0/panorama/"'
+    ]
+    if stereo:
+        head = {"Spherical": "true", "Stitched": "true", "StitchingSoftware": _xml_escape(software)}
+        head |= {"ProjectionType": "equirectangular", "StereoMode": stereo_mode}
     else:
-        namespaces.append('xmlns:GSpherical="http://ns.google.com/videos/1.0/spherical/"')
-        attrs = {
-            "GSpherical:Spherical": "true",
-            "GSpherical:Stitched": "true",
-            "GSpherical:StitchingSoftware": _xml_escape(software),
-            "GSpherical:ProjectionType": "equirectangular",
-            "GSpherical:StereoMode": "top-bottom",
-            "GSpherical:FullPanoWidthPixels": str(int(eye_width)),
-            "GSpherical:FullPanoHeightPixels": str(int(eye_height)),
-            "GSpherical:CroppedAreaImageWidthPixels": str(int(eye_width)),
-            "GSpherical:CroppedAreaImageHeightPixels": str(int(eye_height)),
-            "GSpherical:CroppedAreaLeftPixels": "0",
-            "GSpherical:CroppedAreaTopPixels": "0",
-        }
+        head = {"UsePanoramaViewer": "True", "ProjectionType": "equirectangular"}
+        head |= {"StitchingSoftware": _xml_escape(software)}
+    attrs = {f"{ns}:{k}": v for k, v in (head | crop.fields()).items()}
     body = "\n    ".join(f'{k}="{v}"' for k, v in attrs.items())
     return (
         '<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>\n'
@@ -637,8 +676,11 @@ def write_equirect_still(
     quality: int = 95,
     png_compression: int = 3,
     software: str = DEFAULT_SOFTWARE,
+    stereo_mode: StereoMode = "top-bottom",
+    crop: Crop | None = None,
 ) -> Path:
-    """Write a 360 still (mono equirect, or top-bottom stereo: left eye on top) with GPano XMP.
+    """Write a 360 (or, with ``crop``, 180) still with XMP that describes it: mono, top-bottom
+    stereo (left eye on top) or left-right stereo (left eye on the left).
 
     PNG or JPEG by extension; encoded, tagged and checked under a temporary name, then renamed.
     """
@@ -651,11 +693,17 @@ def write_equirect_still(
             f"{path}: expected an (H, W, 3) uint8 image, got {image.shape}"
         )
     height, width = image.shape[:2]
-    eye_height = height // 2 if stereo else height
-    if width != 2 * eye_height or (stereo and height % 2):
-        layout = "top-bottom stereo" if stereo else "mono"
+    eye_width, eye_height = width, height
+    if stereo and stereo_mode == "left-right":
+        eye_width = width // 2
+    elif stereo:
+        eye_height = height // 2
+    fits = (eye_width, eye_height) == (crop.width, crop.height) if crop else width == 2 * eye_height
+    if not fits or (stereo and (height if stereo_mode == "top-bottom" else width) % 2):
+        layout = f"{stereo_mode} stereo" if stereo else "mono"
+        want = f"{crop.width}x{crop.height}" if crop else "2:1"
         raise SphericalMetadataError(
-            f"{path}: a {layout} equirect still needs 2:1 eyes, got a {width}x{height} image"
+            f"{path}: a {layout} still needs {want} eyes, got a {width}x{height} image"
         )
     bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
     if suffix == ".png":
@@ -664,7 +712,7 @@ def write_equirect_still(
         ok, buf = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
     if not ok:
         raise SphericalMetadataError(f"{path}: OpenCV could not encode the image")
-    xmp = gpano_xmp(width, eye_height, stereo, software)
+    xmp = gpano_xmp(eye_width, eye_height, stereo, software, stereo_mode, crop)
     data = buf.tobytes()
     data = (
         add_xmp_to_png(data, xmp, str(path))

@@ -1,4 +1,11 @@
-"""360-degree VR output (the scene's ``vr360`` output kind): presets, checks, render and write.
+"""360° and 180° VR output (the scene's ``vr360`` and ``vr180`` output kinds): presets,
+checks, render and write.
+
+VR180 (``field=180``): side-by-side stereo (left eye on the left), each eye a square
+half-equirect covering 180° x 180° around the heading, rendered by the same ODS renderer:
+each eye is the middle half of that eye's 360 frame. MP4s carry ``st3d`` left-right, ``sv3d``
+with equirect projection bounds left = right = 0x40000000 (a quarter of the sphere's width
+cropped each side) and V1 metadata with the cropped area; stills their XMP with the crop.
 
 One equirect frame per viewpoint: top-bottom omnidirectional stereo (left eye on top, each eye
 ``W x W/2``, so the frame is square) or mono (``W x W/2``), rendered by
@@ -55,7 +62,7 @@ from ..conventions import DEFAULT_IPD
 from ..errors import OutputError
 from ..render.ods import DEFAULT_TAPER, ODSRenderer, simplify_for_ods
 from ..render.pose import Pose
-from .spherical import inject_spherical, write_equirect_still
+from .spherical import Crop, inject_spherical, write_equirect_still
 from .state import SceneState
 from .vr_photo import write_vr_photo
 from .writers import X264_PRESETS, VideoWriter
@@ -137,6 +144,24 @@ PRESETS: dict[str, VR360Preset] = {
 }  # fmt: skip
 _DEFAULT = VR360Preset("default", 2048, 30.0, "h264", 18, "medium")
 
+#: VR180 presets: ``eye_width`` is one square eye's side; the frame is two of them.
+PRESETS_180: dict[str, VR360Preset] = {
+    "quest": VR360Preset(
+        "quest", 2048, 30.0, "h264", 18, "medium", limits=QUEST_LIMITS,
+        suggestion="use preset quest-h265 (eyes up to 2880) or a smaller resolution",
+    ),
+    "quest-h265": VR360Preset(
+        "quest-h265", 2880, 30.0, "h265", 20, "medium", limits=QUEST_LIMITS,
+        suggestion="use a smaller resolution",
+    ),
+    "youtube": VR360Preset(
+        "youtube", 2880, 30.0, "h264", 18, "medium", gop_seconds=0.5, bframes=2,
+        suggestion="use codec h265 or a smaller resolution",
+    ),
+    "preview": VR360Preset("preview", 1024, 30.0, "h264", 23, "veryfast"),
+}  # fmt: skip
+_DEFAULT_180 = VR360Preset("default", 1024, 30.0, "h264", 18, "medium")
+
 
 @dataclass(frozen=True)
 class VR360Spec:
@@ -178,6 +203,8 @@ class VR360Spec:
     """Filter in linear light (see ODSRenderer); slower on CPUs."""
     quality: int = 95
     """JPEG quality of a still."""
+    field: int = 360
+    """360 (the full sphere) or 180 (VR180: square eyes, the middle half, side by side)."""
 
 
 @dataclass(frozen=True)
@@ -197,10 +224,36 @@ class VR360Settings:
     encoder_preset: str
     ffmpeg_params: tuple[str, ...] = field(default_factory=tuple)
     preset: str | None = None
+    field: int = 360
 
     @property
     def stereo_mode(self) -> str:
-        return "top-bottom" if self.stereo else "mono"
+        if not self.stereo:
+            return "mono"
+        return "left-right" if self.field == 180 else "top-bottom"
+
+    @property
+    def render_width(self) -> int:
+        """Width of the 360 equirect each eye is rendered at (VR180 keeps its middle half)."""
+        return 2 * self.eye_size[0] if self.field == 180 else self.eye_size[0]
+
+    @property
+    def crop(self) -> Crop | None:
+        """Where an eye lies in its sphere (None: all of it)."""
+        s = self.eye_size[0]
+        return Crop(2 * s, s, s, s, s // 2, 0) if self.field == 180 else None
+
+    def compose(self, rendered: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """The written frame from ``render_equirect``'s stacked eyes: as is for 360; for VR180
+        each eye's middle half, side by side."""
+        if self.field != 180:
+            return rendered
+        s = self.eye_size[0]
+        n = rendered.shape[0] // s
+        out = np.empty((s, n * s, 3), np.uint8) if out is None else out
+        for k in range(n):
+            out[:, k * s : (k + 1) * s] = rendered[k * s : (k + 1) * s, s // 2 : s // 2 + s]
+        return out
 
 
 def codec_level(codec: str, width: int, height: int, fps: float) -> str | None:
@@ -222,6 +275,8 @@ def codec_level(codec: str, width: int, height: int, fps: float) -> str | None:
 
 
 def _eye_size(spec: VR360Spec, preset: VR360Preset, where: str) -> tuple[int, int]:
+    if spec.field == 180:
+        return _square_eye(spec, preset, where)
     res = spec.resolution
     if res is None:
         width, height = preset.eye_width, preset.eye_width // 2
@@ -242,13 +297,33 @@ def _eye_size(spec: VR360Spec, preset: VR360Preset, where: str) -> tuple[int, in
     return width, height
 
 
+def _square_eye(spec: VR360Spec, preset: VR360Preset, where: str) -> tuple[int, int]:
+    res = spec.resolution if spec.resolution is not None else preset.eye_width
+    if isinstance(res, (int, np.integer)) and not isinstance(res, bool):
+        res = (int(res), int(res))
+    try:
+        width, height = (int(v) for v in res)
+    except (TypeError, ValueError):
+        raise VR360Error(f"{where}: resolution must be a width or [width, height]") from None
+    if width != height or width < 8 or width % 2:
+        raise VR360Error(
+            f"{where}: each VR180 eye is square (180 x 180 degrees) with an even side >= 8, "
+            f"got {width}x{height}"
+        )
+    return width, height
+
+
 def resolve_vr360(spec: VR360Spec) -> VR360Settings:
     """Check a :class:`VR360Spec` and fill in its defaults; :class:`VR360Error` if invalid."""
     path = Path(spec.path)
-    where = f"vr360 {path}"
-    if spec.preset is not None and spec.preset not in PRESETS:
-        raise VR360Error(f"{where}: unknown preset {spec.preset!r} (valid: {', '.join(PRESETS)})")
-    preset = PRESETS[spec.preset] if spec.preset else _DEFAULT
+    if spec.field not in (180, 360):
+        raise VR360Error(f"vr{spec.field} {path}: field must be 360 or 180")
+    where = f"vr{spec.field} {path}"
+    presets = PRESETS_180 if spec.field == 180 else PRESETS
+    if spec.preset is not None and spec.preset not in presets:
+        raise VR360Error(f"{where}: unknown preset {spec.preset!r} (valid: {', '.join(presets)})")
+    default = _DEFAULT_180 if spec.field == 180 else _DEFAULT
+    preset = presets[spec.preset] if spec.preset else default
     suffix = path.suffix.lower()
     if path.name.lower().endswith(".vr.jpg"):
         if not spec.stereo:
@@ -261,7 +336,10 @@ def resolve_vr360(spec: VR360Spec) -> VR360Settings:
     else:
         raise VR360Error(f"{where}: extension must be .png, .jpg (still) or .mp4 (video)")
     eye_w, eye_h = _eye_size(spec, preset, where)
-    frame = (eye_w, 2 * eye_h) if spec.stereo else (eye_w, eye_h)
+    if not spec.stereo:
+        frame = (eye_w, eye_h)
+    else:
+        frame = (2 * eye_w, eye_h) if spec.field == 180 else (eye_w, 2 * eye_h)
     taper = tuple(spec.taper)
     if len(taper) != 2 or not 0.0 <= taper[0] < taper[1] <= 90.0:
         raise VR360Error(f"{where}: taper must be [start, end] with 0 <= start < end <= 90")
@@ -276,7 +354,7 @@ def resolve_vr360(spec: VR360Spec) -> VR360Settings:
     common = dict(
         path=path, stereo=spec.stereo, eye_size=(eye_w, eye_h), frame_size=frame, fps=fps,
         codec=codec, crf=crf, bitrate=spec.bitrate, encoder_preset=encoder_preset,
-        preset=spec.preset,
+        preset=spec.preset, field=spec.field,
     )  # fmt: skip
     if kind == "still":
         return VR360Settings(kind="still", level=None, **common)
@@ -356,7 +434,7 @@ def _ffmpeg_params(codec: str, level: str, fps: float, preset: VR360Preset) -> l
 
 def _pose_list(poses: Any, settings: VR360Settings, spec: VR360Spec) -> list[Pose | None]:
     """One entry per output frame (None = the sphere's centre)."""
-    where = f"vr360 {settings.path}"
+    where = f"vr{settings.field} {settings.path}"
     if poses is not None and hasattr(poses, "poses") and callable(poses.poses):
         poses = poses.poses(settings.fps, spec.duration)  # a CameraPath, sampled at our fps
     if settings.kind == "still":
@@ -390,7 +468,7 @@ def prepare_mesh(mesh: Any, settings: VR360Settings, spec: VR360Spec, positions,
         return mesh
     simple = simplify_for_ods(
         mesh,
-        settings.eye_size[0],
+        settings.render_width,
         ipd=ipd if settings.stereo else 0.0,
         positions=positions,
         taper=tuple(spec.taper),
@@ -431,7 +509,7 @@ def write_vr360(
     settings = resolve_vr360(spec)
     frames = _pose_list(poses, settings, spec)
     if not ipd >= 0.0:
-        raise VR360Error(f"vr360 {settings.path}: ipd must be >= 0 metres, got {ipd}")
+        raise VR360Error(f"vr{settings.field} {settings.path}: ipd must be >= 0 metres, got {ipd}")
     views = [_viewpoint(p, spec) for p in frames]
     if ctx is None:
         from ..render.gl import get_context
@@ -446,20 +524,25 @@ def write_vr360(
     try:
         if settings.kind == "still":
             position, yaw = views[0]
-            image = renderer.render_equirect(settings.eye_size[0], eyes, position, yaw)
+            rendered = renderer.render_equirect(settings.render_width, eyes, position, yaw)
+            image = settings.compose(rendered)
             if settings.path.name.lower().endswith(".vr.jpg"):
-                h = image.shape[0] // 2  # left eye on top
-                write_vr_photo(settings.path, image[:h], image[h:], quality=spec.quality)
+                left, right = (
+                    np.split(image, 2, axis=1) if settings.field == 180 else np.split(image, 2)
+                )
+                write_vr_photo(settings.path, left, right, spec.quality, crop=settings.crop)
             else:
                 write_equirect_still(
-                    settings.path, image, stereo=settings.stereo, quality=spec.quality
-                )
+                    settings.path, image, stereo=settings.stereo, quality=spec.quality,
+                    stereo_mode=settings.stereo_mode, crop=settings.crop,
+                )  # fmt: skip
         else:
             _write_video(renderer, settings, views, eyes, quiet)
     finally:
         renderer.release()
     log.info(
-        "vr360 -> %s (%s, %dx%d%s)",
+        "vr%d -> %s (%s, %dx%d%s)",
+        settings.field,
         settings.path,
         settings.stereo_mode,
         *settings.frame_size,
@@ -476,7 +559,7 @@ def _write_video(
     quiet: bool,
 ) -> None:
     width, height = settings.frame_size
-    eye_w = settings.eye_size[0]
+    eye_w = settings.render_width
     with atomic_path(settings.path) as tagged:
         # The encoder's output (itself written atomically by VideoWriter) is a second
         # temporary file; inject_spherical copies it into `tagged` and verifies the copy.
@@ -494,15 +577,18 @@ def _write_video(
                 threaded=True,
             )
             frame = np.empty((height, width, 3), dtype=np.uint8)
+            rendered = frame if settings.field != 180 else None
             last = None
             with video, progress(len(views), settings.path.name, quiet) as bar:
                 for view in views:
                     if view != last:  # a held viewpoint is rendered once
-                        renderer.render_equirect(eye_w, eyes, view[0], view[1], out=frame)
+                        full = renderer.render_equirect(eye_w, eyes, view[0], view[1], out=rendered)
+                        if settings.field == 180:
+                            settings.compose(full, out=frame)
                         last = view
                     video.write(frame)
                     bar.update()
-            inject_spherical(raw, tagged, settings.stereo_mode)
+            inject_spherical(raw, tagged, settings.stereo_mode, crop=settings.crop)
         except OutputError as exc:  # name the output, not the encoder's temporary file
             raise type(exc)(str(exc).replace(str(raw), str(settings.path))) from None
         finally:
@@ -549,6 +635,7 @@ def vr360_spec(scene, out, path_fps: float | None = None):
         encoder_preset=out.encoder_preset,
         samples=out.samples,
         quality=out.quality,
+        field=180 if out.kind == "vr180" else 360,
     )
 
 
@@ -563,3 +650,7 @@ def write_vr360_output(state: SceneState, out, index: int) -> list[Path]:
     else:
         poses = [fixed]
     return write_vr360(spec, state.mesh, poses, ipd=state.scene.stereo.ipd, quiet=state.quiet)
+
+
+#: The ``vr180`` kind: the same writer, ``field=180`` (see :func:`vr360_spec`).
+write_vr180_output = write_vr360_output

@@ -26,9 +26,11 @@ from ..atomic import atomic_path
 from .spherical import (
     DEFAULT_SOFTWARE,
     XMP_JPEG_HEADER,
+    Crop,
     SphericalMetadataError,
     _jpeg_segments,
     _xml_escape,
+    full_crop,
 )
 
 EXTENSION_HEADER = b"http://ns.adobe.com/xmp/extension/\x00"
@@ -54,14 +56,21 @@ def _packet(description: str) -> str:
 
 
 def vr_photo_bytes(
-    left: np.ndarray, right: np.ndarray, quality: int = 95, software: str = DEFAULT_SOFTWARE
+    left: np.ndarray,
+    right: np.ndarray,
+    quality: int = 95,
+    software: str = DEFAULT_SOFTWARE,
+    crop: Crop | None = None,
 ) -> bytes:
-    """The ``.vr.jpg`` file of two (H, 2H, 3) uint8 equirect eyes."""
-    if left.shape != right.shape or left.ndim != 3 or left.shape[1] != 2 * left.shape[0]:
-        raise SphericalMetadataError(
-            f"a VR photo needs two 2:1 eyes of one size, got {left.shape} and {right.shape}"
-        )
+    """The ``.vr.jpg`` file of two uint8 equirect eyes: (H, 2H, 3) full spheres, or the part
+    ``crop`` says (a VR180 eye: the middle half)."""
     h, w = left.shape[:2]
+    crop = crop or full_crop(w, h)
+    if left.shape != right.shape or left.ndim != 3 or (w, h) != (crop.width, crop.height):
+        raise SphericalMetadataError(
+            f"a VR photo needs two {crop.width}x{crop.height} eyes, got {left.shape} and "
+            f"{right.shape}"
+        )
     extension = _packet(
         '<rdf:Description rdf:about="" xmlns:GImage="http://ns.google.com/photos/1.0/image/"'
         ' GImage:Mime="image/jpeg" GImage:Data="'
@@ -73,12 +82,7 @@ def vr_photo_bytes(
         "GPano:UsePanoramaViewer": "True",
         "GPano:ProjectionType": "equirectangular",
         "GPano:StitchingSoftware": _xml_escape(software),
-        "GPano:FullPanoWidthPixels": w,
-        "GPano:FullPanoHeightPixels": h,
-        "GPano:CroppedAreaImageWidthPixels": w,
-        "GPano:CroppedAreaImageHeightPixels": h,
-        "GPano:CroppedAreaLeftPixels": 0,
-        "GPano:CroppedAreaTopPixels": 0,
+        **{f"GPano:{k}": v for k, v in crop.fields().items()},
         "GPano:InitialViewHeadingDegrees": 180,
         "xmpNote:HasExtendedXMP": guid,
     }
@@ -137,11 +141,15 @@ def read_vr_photo(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, str]
 
 
 def write_vr_photo(
-    path: str | os.PathLike, left: np.ndarray, right: np.ndarray, quality: int = 95
+    path: str | os.PathLike,
+    left: np.ndarray,
+    right: np.ndarray,
+    quality: int = 95,
+    crop: Crop | None = None,
 ) -> Path:
     """Write a ``.vr.jpg`` atomically, read back and checked before it is published."""
     path = Path(path)
-    data = vr_photo_bytes(left, right, quality)
+    data = vr_photo_bytes(left, right, quality, crop=crop)
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)
         back_left, back_right, _ = read_vr_photo(tmp)

@@ -529,15 +529,13 @@ def with_layout_hint(path: Path, hint: str) -> Path:
     return path.with_name(f"{stem}_{hint}{path.suffix}")
 
 
-class VR360Output(_OutputBase):
-    kind: Literal["vr360"]
-    """360° equirectangular output (top-bottom ODS stereo or mono): .png/.jpg still or .mp4 video."""
-    preset: Literal["quest", "quest-h265", "youtube", "preview"] | None = None
-    """Resolution/codec presets for headsets and platforms (explicit keys below win)."""
+class _SphericalOutput(_OutputBase):
+    """What vr360 and vr180 share."""
+
     stereo: bool = True
-    """Top-bottom omnidirectional stereo (left eye on top), or mono."""
+    """Omnidirectional stereo (vr360: top-bottom, left eye on top; vr180: side by side), or mono."""
     resolution: int | tuple[int, int] | None = None
-    """Width of each eye's equirect image (height = width / 2), or [width, height] at 2:1."""
+    """Width of each eye's image (vr360: height = width / 2, or [width, height] at 2:1; vr180: square)."""
     codec: Literal["h264", "h265"] | None = None
     """Video codec (default: the preset's, else h264)."""
     follow_path: bool = True
@@ -551,7 +549,7 @@ class VR360Output(_OutputBase):
     yaw: float = 0.0
     """Heading in degrees of the frame's centre column (the view a player starts in)."""
     follow_yaw: bool = False
-    """The 360 frame turns with the path's yaw (default: world-aligned, steadier in a headset)."""
+    """The frame turns with the path's yaw (default: world-aligned, steadier in a headset)."""
     crf: int | None = Field(None, ge=0, le=51)
     """x264/x265 quality (lower = better; default: the preset's)."""
     bitrate: str | None = None
@@ -563,26 +561,41 @@ class VR360Output(_OutputBase):
     quality: int = Field(95, ge=1, le=100)
     """JPEG quality of a still."""
     filename_hint: bool = False
-    """Add the layout that players such as DeoVR and Skybox read from file names to the path: `_360_TB` (stereo) or `_360` (mono)."""
+    """Add the layout that players such as DeoVR and Skybox read from file names to the path (vr360: `_360_TB` / `_360`; vr180: `_180_LR` / `_180`)."""
 
     _ext = field_validator("path")(
-        classmethod(lambda cls, v: _check_suffix(v, (*STILL_SUFFIXES, ".mp4"), "vr360"))
+        classmethod(lambda cls, v: _check_suffix(v, (*STILL_SUFFIXES, ".mp4"), "vr360 / vr180"))
     )
-
-    @model_validator(mode="after")
-    def _hinted_name(self) -> VR360Output:
-        if self.filename_hint and not self.path.name.lower().endswith(".vr.jpg"):
-            self.path = with_layout_hint(self.path, "360_TB" if self.stereo else "360")
-        return self
-
     _bitrate = field_validator("bitrate")(classmethod(lambda cls, v: _check_bitrate(v)))
     _preset = field_validator("encoder_preset")(
         classmethod(lambda cls, v: _check_encoder_preset(v))
     )
 
+    @model_validator(mode="after")
+    def _hinted_name(self) -> _SphericalOutput:
+        if self.filename_hint and not self.path.name.lower().endswith(".vr.jpg"):
+            field = "180" if self.kind == "vr180" else "360"
+            layout = ("_LR" if field == "180" else "_TB") if self.stereo else ""
+            self.path = with_layout_hint(self.path, field + layout)
+        return self
+
+
+class VR360Output(_SphericalOutput):
+    kind: Literal["vr360"]
+    """360° equirectangular output (top-bottom ODS stereo or mono): .png/.jpg still, .vr.jpg stereo photo, or .mp4 video."""
+    preset: Literal["quest", "quest-h265", "youtube", "preview"] | None = None
+    """Resolution/codec presets for headsets and platforms (explicit keys below win)."""
+
+
+class VR180Output(_SphericalOutput):
+    kind: Literal["vr180"]
+    """VR180: side-by-side stereo, each eye a square half-equirect (180° x 180° around the heading): .png/.jpg still, .vr.jpg stereo photo, or .mp4 video."""
+    preset: Literal["quest", "quest-h265", "youtube", "preview"] | None = None
+    """Presets: quest (2048 eyes, H.264), quest-h265 (2880, H.265), youtube (2880, H.264), preview (1024)."""
+
 
 Output = Annotated[
-    MeshOutput | RGBDOutput | StillOutput | VideoOutput | FramesOutput | VR360Output,
+    MeshOutput | RGBDOutput | StillOutput | VideoOutput | FramesOutput | VR360Output | VR180Output,
     Field(discriminator="kind"),
 ]
 
