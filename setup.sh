@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One-step set-up for a fresh machine: Python packages (CPU torch when none is installed),
 # the system tools the tests use (ffprobe from Debian's ffmpeg; xvfb for the preview; node and npm),
-# and the third-party clients the tests open outputs with (tests/js: Khronos glTF-Validator).
+# and the third-party clients the tests open outputs with (tests/js: Khronos glTF-Validator,
+# three.js in headless Chromium through playwright-core).
 # Idempotent: a second run installs nothing new.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -18,6 +19,7 @@ command -v Xvfb >/dev/null 2>&1 || need_apt+=(xvfb)
 command -v node >/dev/null 2>&1 || need_apt+=(nodejs)
 command -v npm >/dev/null 2>&1 || need_apt+=(npm)
 command -v exiftool >/dev/null 2>&1 || need_apt+=(libimage-exiftool-perl)
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 "$PY" - <<'PYEOF' 2>/dev/null || need_apt+=(libegl1 libegl-mesa0 libgl1-mesa-dri)
 import ctypes.util, sys
 sys.exit(0 if ctypes.util.find_library("EGL") else 1)
@@ -33,6 +35,6 @@ fi
 "$PY" -m pip install -q -e ".[test]"
 
 # Node packages of the tests (pinned in tests/js/package-lock.json; from the npm registry).
-if command -v npm >/dev/null 2>&1 && [ ! -d tests/js/node_modules/gltf-validator ]; then
+if command -v npm >/dev/null 2>&1 && ! (cd tests/js && npm ls --silent >/dev/null 2>&1); then
   npm ci --prefix tests/js --no-audit --no-fund --silent
 fi
