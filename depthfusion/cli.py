@@ -185,6 +185,10 @@ def build_parser() -> argparse.ArgumentParser:
     from .preview.command import add_preview_parser  # light: preview loads glfw only when it runs
 
     add_preview_parser(sub)
+
+    from .serve import add_view_parser
+
+    add_view_parser(sub)
     return parser
 
 

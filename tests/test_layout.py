@@ -33,7 +33,7 @@ FLOORS: tuple[tuple[str, ...], ...] = (
     ("sources",),
     ("outputs",),
     ("pipeline",),
-    ("preview", "prompt_following"),
+    ("preview", "prompt_following", "serve"),
     ("cli",),
     ("__main__",),
 )

@@ -16,6 +16,7 @@ from .state import SceneState
 from .still import write_still_output
 from .video import write_frames_output, write_video_output
 from .vr360 import write_vr180_output, write_vr360_output
+from .webxr import write_webxr_output
 
 WRITERS: dict[str, Callable[[SceneState, Any, int], list[Path]]] = {
     "mesh": write_mesh_output,
@@ -25,6 +26,7 @@ WRITERS: dict[str, Callable[[SceneState, Any, int], list[Path]]] = {
     "frames": write_frames_output,
     "vr360": write_vr360_output,
     "vr180": write_vr180_output,
+    "webxr": write_webxr_output,
 }
 
 

@@ -81,6 +81,8 @@ def output_paths(scene, index: int) -> list[tuple[Path, bool]]:
         return [(p, False) for p in rgbd_paths(path)]
     if out.kind == "mesh" and path.suffix.lower() == ".obj":
         return [(p, False) for p in obj_paths(path)]
+    if out.kind == "webxr":
+        return [(path, True)]
     if out.kind == "frames":
         if FRAME_PATTERN.search(path.name):
             count = _frames_of(scene)

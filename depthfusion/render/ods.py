@@ -660,6 +660,42 @@ def simplify_for_ods(
     degrees (the shader caps a triangle that surrounds the view axis; that keeps the cap small).
     ``max_block``: largest block in cells (default: cols / 32, so blocks span <= 11.25 deg).
     """
+    from ..mesh.layers import LayeredMesh
+
+    if isinstance(mesh, LayeredMesh):
+        layered = simplify_layers(mesh, eye_width, ipd=ipd, positions=positions, taper=taper,
+                                  tolerance=tolerance, max_block=max_block, max_views=max_views)  # fmt: skip
+        c = layered.combined()
+        return ODSMesh(c.vertices, c.uvs, c.faces, c.texture, layered.leaves, c.alpha, c.texq)
+    rows, cols = int(mesh.rows), int(mesh.cols)
+    simple = _simplify_grid_layer(
+        mesh.vertices, mesh.uvs, mesh.faces, rows, cols, eye_width=eye_width, ipd=ipd,
+        positions=positions, taper=taper, tolerance=tolerance, max_block=max_block,
+        max_views=max_views,
+    )  # fmt: skip
+    return ODSMesh(
+        vertices=np.ascontiguousarray(mesh.vertices[simple.keep], dtype=np.float32),
+        uvs=np.ascontiguousarray(mesh.uvs[simple.keep], dtype=np.float32),
+        faces=simple.faces,
+        texture=mesh.texture,
+        leaves=simple.leaves,
+    )
+
+
+def simplify_layers(
+    mesh,
+    eye_width: int,
+    *,
+    ipd: float = DEFAULT_IPD,
+    positions: Sequence[Sequence[float]] | None = None,
+    taper: tuple[float, float] = DEFAULT_TAPER,
+    tolerance: float = 0.5,
+    max_block: int | None = None,
+    max_views: int = 8,
+):
+    """:func:`simplify_for_ods`'s adaptive foreground, with the layers kept apart: a
+    :class:`~depthfusion.mesh.layers.LayeredMesh` (a plain sphere becomes its one
+    ``foreground`` layer) whose ``leaves`` attribute holds the quadtree statistics."""
     from ..mesh.layers import LayeredMesh, MeshLayer
 
     options = dict(
@@ -669,21 +705,18 @@ def simplify_for_ods(
     rows, cols = int(mesh.rows), int(mesh.cols)
     if isinstance(mesh, LayeredMesh):
         fg = mesh.layer("foreground") or mesh.layers[0]
-        simple = _simplify_grid_layer(fg.vertices, fg.uvs, fg.faces, rows, cols, **options)
-        keep = simple.keep
-        layer = MeshLayer(
-            fg.name, fg.vertices[keep], fg.uvs[keep], simple.faces, fg.texture,
-            None if fg.alpha is None else fg.alpha[keep],
-            None if fg.texq is None else fg.texq[keep],
-        )  # fmt: skip
         others = [lay for lay in mesh.layers if lay is not fg]
-        c = LayeredMesh([layer, *others], rows, cols, mesh.threshold, mesh.fill).combined()
-        return ODSMesh(c.vertices, c.uvs, c.faces, c.texture, simple.leaves, c.alpha, c.texq)
-    simple = _simplify_grid_layer(mesh.vertices, mesh.uvs, mesh.faces, rows, cols, **options)
-    return ODSMesh(
-        vertices=np.ascontiguousarray(mesh.vertices[simple.keep], dtype=np.float32),
-        uvs=np.ascontiguousarray(mesh.uvs[simple.keep], dtype=np.float32),
-        faces=simple.faces,
-        texture=mesh.texture,
-        leaves=simple.leaves,
-    )
+        threshold, fill = mesh.threshold, mesh.fill
+    else:
+        fg = MeshLayer("foreground", mesh.vertices, mesh.uvs, mesh.faces, mesh.texture)
+        others, threshold, fill = [], 0.0, "stretch"
+    simple = _simplify_grid_layer(fg.vertices, fg.uvs, fg.faces, rows, cols, **options)
+    keep = simple.keep
+    layer = MeshLayer(
+        fg.name, fg.vertices[keep], fg.uvs[keep], simple.faces, fg.texture,
+        None if fg.alpha is None else fg.alpha[keep],
+        None if fg.texq is None else fg.texq[keep],
+    )  # fmt: skip
+    out = LayeredMesh([layer, *others], rows, cols, threshold, fill)
+    out.leaves = simple.leaves
+    return out

@@ -594,8 +594,32 @@ class VR180Output(_SphericalOutput):
     """Presets: quest (2048 eyes, H.264), quest-h265 (2880, H.265), youtube (2880, H.264), preview (1024)."""
 
 
+class WebXROutput(_OutputBase):
+    kind: Literal["webxr"]
+    """A folder with a self-contained viewer (index.html, three.js, the layered mesh as scene.glb, scene.json): desktop, phone, and headsets with 6-DoF head motion (WebXR); no network needed."""
+    start: PoseSpec | None = None
+    """Where the viewer starts; default: the camera path's first pose."""
+    fov: float = 90.0
+    """Horizontal field of view (degrees) on a desktop or phone."""
+    comfort_radius: float = Field(0.5, gt=0)
+    """Metres of head motion from the start before the scene fades out (in a headset)."""
+    max_triangles: int = Field(500_000, ge=1000)
+    """Triangle budget of the mesh (simplified where depth is smooth, as the 360 renderer does)."""
+    texture_width: int = Field(4096, ge=256, le=16384)
+    """Largest texture width; wider layers are downscaled."""
+
+    _fov = field_validator("fov")(classmethod(lambda cls, v: _check_fov(v)))
+
+
 Output = Annotated[
-    MeshOutput | RGBDOutput | StillOutput | VideoOutput | FramesOutput | VR360Output | VR180Output,
+    MeshOutput
+    | RGBDOutput
+    | StillOutput
+    | VideoOutput
+    | FramesOutput
+    | VR360Output
+    | VR180Output
+    | WebXROutput,
     Field(discriminator="kind"),
 ]
 

@@ -1,0 +1,157 @@
+"""The ``webxr`` output: a self-contained viewer folder, served by ``depthfusion view``, opened
+in headless Chromium with every request to an address other than localhost blocked, and
+compared with the project's own ``still`` at the same poses."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import urllib.request
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from depthfusion.errors import InputError
+from depthfusion.outputs.webxr import THREE_FILES
+from depthfusion.pipeline import render_scene
+from depthfusion.resources import asset_path
+from depthfusion.scene import load_scene
+from depthfusion.serve import find_viewers, serve_in_thread
+
+JS = Path(__file__).parent / "js"
+BROWSER = pytest.mark.skipif(
+    shutil.which("node") is None or shutil.which("chromium") is None,
+    reason="node and chromium are installed by setup.sh",
+)
+
+POSES = [  # (pose in the URL: x, y, z, yaw, pitch, fov), the same pose for the still
+    ("0,0,0,0,0,90", "{position: [0, 0, 0], yaw: 0, pitch: 0}"),
+    ("0.2,0,0,40,5,90", "{position: [0.2, 0, 0], yaw: 40, pitch: 5}"),
+]
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("webxr")
+    stills = "".join(
+        f"  - {{kind: still, path: pose{i}.png, size: [320, 240], fov: 90, layout: mono, pose: {p}}}\n"
+        for i, (_, p) in enumerate(POSES)
+    )
+    (folder / "scene.yaml").write_text(
+        "source: {procedural: {preset: room, width: 1024, supersample: 2}}\n"
+        "sphere: {resolution: 512}\n"
+        "outputs:\n  - {kind: webxr, path: viewer}\n" + stills
+    )
+    written = render_scene(load_scene(folder / "scene.yaml"), quiet=True)
+    assert written[0] == folder / "viewer"
+    return folder
+
+
+def _psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = float(((a.astype(np.float64) - b.astype(np.float64)) ** 2).mean())
+    return 10 * np.log10(255.0**2 / mse) if mse > 0 else float("inf")
+
+
+def test_the_folder_holds_everything_the_viewer_loads(rendered):
+    viewer = rendered / "viewer"
+    names = {p.name for p in viewer.iterdir() if not p.name.startswith(".")}
+    assert names == {
+        "index.html",
+        "viewer.js",
+        "scene.glb",
+        "scene.json",
+        "three-LICENSE.txt",
+        *THREE_FILES,
+    }
+    info = json.loads((viewer / "scene.json").read_text())
+    assert info["format"] == "depthfusion-webxr" and info["start"]["fov"] == 90.0
+    assert info["ipd"] == 0.064 and info["comfort_radius"] == 0.5
+    assert set(info["triangles"]) == {"foreground", "background"}
+    assert sum(info["triangles"].values()) <= 500_000
+    html = (viewer / "index.html").read_text()
+    assert "http" not in html.split("<body>")[0].replace("http-equiv", "")  # no CDN
+    assert find_viewers(rendered) == [viewer] and find_viewers(viewer) == [viewer]
+    # a second render replaces the project's own folder without --overwrite
+    render_scene(load_scene(rendered / "scene.yaml"), quiet=True)
+
+
+def test_a_2048_scene_fits_the_budget(tmp_path):
+    (tmp_path / "s.yaml").write_text(
+        "source: {procedural: {preset: courtyard, width: 2048, supersample: 1}}\n"
+        "sphere: {resolution: 2048}\n"
+        "outputs: [{kind: webxr, path: v}]\n"
+    )
+    render_scene(load_scene(tmp_path / "s.yaml"), quiet=True)
+    info = json.loads((tmp_path / "v" / "scene.json").read_text())
+    total = sum(p.stat().st_size for p in (tmp_path / "v").iterdir())
+    assert sum(info["triangles"].values()) <= 500_000  # from 2048 x 1024 x 2 = 4.2 M
+    assert total <= 30e6, total
+
+
+def test_vendored_three_is_the_pinned_package_unmodified():
+    package = json.loads((JS / "package.json").read_text())
+    version = package["dependencies"]["three"]
+    assert version in (asset_path("webxr/three/README.md")).read_text()
+    npm = JS / "node_modules" / "three"
+    if not npm.is_dir():
+        pytest.skip("tests/js/node_modules: run setup.sh")
+    assert json.loads((npm / "package.json").read_text())["version"] == version
+    sources = {
+        "three.module.min.js": "build/three.module.min.js",
+        "three.core.min.js": "build/three.core.min.js",
+        "GLTFLoader.js": "examples/jsm/loaders/GLTFLoader.js",
+        "BufferGeometryUtils.js": "examples/jsm/utils/BufferGeometryUtils.js",
+        "VRButton.js": "examples/jsm/webxr/VRButton.js",
+    }
+    assert set(sources) == set(THREE_FILES)
+    for name, source in sources.items():
+        assert asset_path(f"webxr/three/{name}").read_bytes() == (npm / source).read_bytes(), name
+
+
+def test_the_server_serves_the_viewer_with_the_right_types(rendered):
+    server = serve_in_thread(rendered)
+    try:
+        base = f"http://127.0.0.1:{server.server_address[1]}/viewer/"
+        with urllib.request.urlopen(base + "viewer.js") as r:
+            assert r.headers["Content-Type"].startswith("text/javascript")
+        with urllib.request.urlopen(base + "scene.glb") as r:
+            assert r.headers["Content-Type"] == "model/gltf-binary" and r.read(4) == b"glTF"
+    finally:
+        server.shutdown()
+        server.server_close()
+    with pytest.raises(InputError, match="no webxr viewer here"):
+        find_viewers(rendered / "viewer" / ".." / "..")
+
+
+@BROWSER
+@pytest.mark.parametrize(("index", "pose"), list(enumerate(p for p, _ in POSES)))
+def test_the_page_shows_what_the_still_shows_with_no_network(rendered, tmp_path, index, pose):
+    server = serve_in_thread(rendered / "viewer")
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/index.html#pose={pose}&ui=0"
+        shot = tmp_path / "shot.png"
+        run = subprocess.run(
+            ["node", str(JS / "screenshot_page.js"), url, str(shot), "320", "240"],
+            capture_output=True, text=True, timeout=180,
+        )  # fmt: skip
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert run.returncode == 0, run.stderr
+    report = json.loads(run.stdout)
+    assert report == {"errors": [], "blocked": []}
+    page = cv2.imread(str(shot))
+    still = cv2.imread(str(rendered / f"pose{index}.png"))
+    assert page.shape == still.shape == (240, 320, 3)
+    assert _psnr(page, still) >= 35.0  # measured: 38.7 dB centre, 39.8 dB off-centre
+
+
+def test_view_command_errors_are_one_line(tmp_path, capsys):
+    from depthfusion.cli import main
+
+    assert main(["view", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no webxr viewer here" in err[0]
