@@ -155,3 +155,65 @@ def test_view_command_errors_are_one_line(tmp_path, capsys):
     assert main(["view", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "no webxr viewer here" in err[0]
+
+
+def _nearest_object(width: int = 1024) -> tuple[float, float, float]:
+    """(yaw, pitch, distance) of the middle of the room's nearest object (not the floor)."""
+    from depthfusion.conventions import lonlat_to_direction, panorama_lonlat
+    from depthfusion.sources.procedural import generate_panorama
+
+    pano = generate_panorama("room", seed=0, width=width, supersample=2)
+    lon, lat = np.meshgrid(*panorama_lonlat(width, width // 2))
+    dist = pano.distance()
+    y = (lonlat_to_direction(lon, lat) * dist[..., None])[..., 1]
+    candidates = np.where((np.abs(y + 1.5) > 0.05) & (y < 1.0) & (np.abs(lat) < 1.0), dist, np.inf)
+    rows, cols = np.nonzero(candidates < 1.3 * candidates.min())
+    r, c = int(np.median(rows)), int(np.median(cols))
+    return float(np.degrees(lon[r, c])), float(np.degrees(lat[r, c])), float(dist[r, c])
+
+
+@BROWSER
+def test_xr_session_draws_two_eyes_whose_disparity_is_the_ipd(tmp_path):
+    # An emulated headset (tests/js/xr_mock.js: two parallel 90-degree eyes 400 px square,
+    # ipd 6.4 cm) looks at the room's nearest object: the rig turns to its heading, the head
+    # pitches down to it. Its disparity between the eye views must be f * ipd / Z, f = 200 px.
+    yaw, pitch, distance = _nearest_object()
+    (tmp_path / "s.yaml").write_text(
+        "source: {procedural: {preset: room, width: 1024, supersample: 2}}\n"
+        "sphere: {resolution: 1024, displacement: {mode: metric}}\n"
+        f"outputs: [{{kind: webxr, path: viewer, start: {{yaw: {yaw}}}}}]\n"
+    )
+    render_scene(load_scene(tmp_path / "s.yaml"), quiet=True)
+    server = serve_in_thread(tmp_path / "viewer")
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/index.html"
+        shot = tmp_path / "xr.png"
+        run = subprocess.run(
+            ["node", str(JS / "screenshot_page.js"), url, str(shot), "640", "360",
+             "--xr", "0.064", "400", str(pitch)],
+            capture_output=True, text=True, timeout=180,
+        )  # fmt: skip
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout) == {"errors": [], "blocked": []}
+    frame = cv2.imread(str(shot), cv2.IMREAD_GRAYSCALE).astype(np.float64)
+    assert frame.shape == (400, 800)  # the two eye views side by side
+    left, right = frame[:, :400], frame[:, 400:]
+    assert left.std() > 10 and right.std() > 10 and np.abs(left - right).mean() > 1
+    # Block matching of the centre patch along x, with a parabolic sub-pixel fit.
+    h = 15
+    patch = left[200 - h : 201 + h, 200 - h : 201 + h]
+    shifts = np.arange(-30, 6)
+    ssd = np.array(
+        [
+            ((patch - right[200 - h : 201 + h, 200 - h + s : 201 + h + s]) ** 2).mean()
+            for s in shifts
+        ]
+    )
+    k = int(np.argmin(ssd))
+    a, b, c = ssd[k - 1], ssd[k], ssd[k + 1]
+    measured = -(shifts[k] + 0.5 * (a - c) / (a - 2 * b + c))
+    expected = 200 * 0.064 / distance
+    assert abs(measured - expected) <= 1.0, (measured, expected)  # measured: 6.57 vs 6.59 px

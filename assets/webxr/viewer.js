@@ -122,6 +122,13 @@ async function main() {
   if (navigator.xr && showUi) {
     document.body.appendChild(VRButton.createButton(renderer));
   }
+  // In a headset the head gives pitch and roll; the rig keeps the start's position and
+  // heading (the horizon stays level), and the head moves freely inside it.
+  renderer.xr.addEventListener('sessionstart', () => {
+    rig.position.set(...view.position);
+    rig.rotation.set(0, -view.yaw * DEG, 0);
+  });
+  renderer.xr.addEventListener('sessionend', () => applyView());
   const head = new THREE.Vector3();
   function comfort() {
     // Beyond the comfort radius the scene fades out, back to full as the head returns:

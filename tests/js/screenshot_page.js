@@ -1,14 +1,16 @@
 // Open a page in headless Chromium with every request to an address other than localhost
 // blocked, wait for window.depthfusionReady, and save a screenshot of the viewport.
 //
-// Usage: node tests/js/screenshot_page.js URL OUT.png WIDTH HEIGHT [--xr]
-// --xr: emulate an XR device through the WebXR test API (Chromium's) and also save
-//       OUT-left.png / OUT-right.png... (see test_webxr.py). Prints a JSON line:
-//       {"errors": [console errors and page errors], "blocked": [blocked URLs]}.
+// Usage: node tests/js/screenshot_page.js URL OUT.png WIDTH HEIGHT [--xr IPD EYE [PITCH]]
+// --xr: an emulated XR device (xr_mock.js: two parallel 90° eyes IPD metres apart, EYE
+//       pixels square); the page's "Enter VR" button is clicked and, after a few XR frames,
+//       OUT.png is the canvas itself: the two eye views side by side.
+// Prints a JSON line: {"errors": [console and page errors], "blocked": [blocked URLs]}.
 const fs = require('fs');
 const { chromium } = require('playwright-core');
 
-const [url, out, width, height] = process.argv.slice(2);
+const [url, out, width, height, flag, ipd, eye, pitch = '0'] = process.argv.slice(2);
+const xr = flag === '--xr';
 
 (async () => {
   const browser = await chromium.launch({
@@ -28,12 +30,24 @@ const [url, out, width, height] = process.argv.slice(2);
       return route.abort();
     });
     page.on('console', m => { if (m.type() === 'error') errors.push(m.text()); });
+    if (xr) {
+      await page.addInitScript(
+        `window.__xrConfig = { ipd: ${Number(ipd)}, eye: ${Number(eye)}, pitch: ${Number(pitch)} };`);
+      await page.addInitScript({ path: require('path').join(__dirname, 'xr_mock.js') });
+    }
     page.on('pageerror', e => errors.push(String(e)));
     await page.goto(url);
     await page.waitForFunction(() => window.depthfusionReady === true, null, { timeout: 60000 });
     // one more frame after the flag, so the screenshot is a finished frame
     await page.evaluate(() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r))));
-    await page.screenshot({ path: out });
+    if (xr) {
+      await page.getByRole('button', { name: /enter vr/i }).click();
+      await page.waitForFunction(() => window.__xr.frames >= 5, null, { timeout: 60000 });
+      const png = await page.evaluate(() => document.querySelector('canvas').toDataURL('image/png'));
+      fs.writeFileSync(out, Buffer.from(png.split(',')[1], 'base64'));
+    } else {
+      await page.screenshot({ path: out });
+    }
   } catch (e) {
     errors.push(String(e));
   } finally {
