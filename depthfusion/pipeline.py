@@ -20,6 +20,8 @@ from pathlib import Path
 from ldm3d_core import limits
 from ldm3d_core.errors import is_out_of_memory
 
+from .console import format_stages, timed_stages
+from .console import stage as timed
 from .errors import DepthFusionError, InputError, SceneError
 from .outputs.plan import PlannedPath, plan_outputs
 from .outputs.state import SceneState
@@ -180,20 +182,24 @@ def render_scene(scene: Scene, *, quiet: bool = False, allow_outside: bool = Fal
     from .outputs.kinds import write_output
 
     check_scene(scene, allow_outside=allow_outside)
-    stage = _source_field(scene)
-    try:
-        state = SceneState(scene=scene, rgbd=load_source(scene, quiet=quiet), quiet=quiet)
-        stage = "sphere.resolution"
-        if any(out.kind != "rgbd" for out in scene.outputs):
-            state.mesh  # noqa: B018 - built here so that running out of memory names its field
-        written: list[Path] = []
-        for index, out in enumerate(scene.outputs):
-            stage = f"outputs[{index}].{_output_field(out)}"
-            written.extend(write_output(state, out, index))
-    except (MemoryError, RuntimeError) as exc:
-        if not is_out_of_memory(exc):
-            raise
-        raise ResourceError(
-            f"{stage}: out of memory while working on it; try a smaller value"
-        ) from None
+    field = _source_field(scene)
+    with timed_stages() as times:
+        try:
+            with timed("load"):
+                rgbd = load_source(scene, quiet=quiet)
+            state = SceneState(scene=scene, rgbd=rgbd, quiet=quiet)
+            field = "sphere.resolution"
+            if any(out.kind != "rgbd" for out in scene.outputs):
+                state.mesh  # noqa: B018 - built here so that running out of memory names its field
+            written: list[Path] = []
+            for index, out in enumerate(scene.outputs):
+                field = f"outputs[{index}].{_output_field(out)}"
+                written.extend(write_output(state, out, index))
+        except (MemoryError, RuntimeError) as exc:
+            if not is_out_of_memory(exc):
+                raise
+            raise ResourceError(
+                f"{field}: out of memory while working on it; try a smaller value"
+            ) from None
+    log.debug("stages: %s", format_stages(times))
     return written

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from ..console import stage
 from ..mesh.export import export_mesh
 from .state import SceneState
 
@@ -14,6 +15,7 @@ log = logging.getLogger("depthfusion")
 
 
 def write_mesh_output(state: SceneState, out, index: int) -> list[Path]:
-    path = export_mesh(state.mesh, out.path)
+    with stage("write"):
+        path = export_mesh(state.mesh, out.path)
     log.info("outputs[%d]: mesh -> %s", index, path)
     return [path]

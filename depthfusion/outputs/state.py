@@ -9,6 +9,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..console import stage
 from ..errors import SceneError
 from ..mesh.discontinuities import build_layered_mesh
 from ..mesh.layers import LayeredMesh
@@ -66,18 +67,20 @@ def build_mesh(scene: Scene, rgbd: RGBDPanorama, layered: bool = False) -> Spher
         radius=sph.radius, mode=disp.mode, strength=disp.strength, near=disp.near, far=disp.far
     )
     if disc.fill == "stretch" and not layered:
-        mesh = build_sphere_mesh(rgbd, sph.resolution, **geometry)
+        with stage("mesh"):
+            mesh = build_sphere_mesh(rgbd, sph.resolution, **geometry)
     else:
-        mesh = build_layered_mesh(
-            rgbd,
-            sph.resolution,
-            **geometry,
-            threshold=disc.threshold,
-            fill=disc.fill,
-            thickness=disc.thickness,
-            reach=disc.reach,
-            feather=disc.feather,
-        )
+        with stage("layers"):  # (the sphere mesh inside included)
+            mesh = build_layered_mesh(
+                rgbd,
+                sph.resolution,
+                **geometry,
+                threshold=disc.threshold,
+                fill=disc.fill,
+                thickness=disc.thickness,
+                reach=disc.reach,
+                feather=disc.feather,
+            )
     log.info(
         "mesh: %dx%d grid, %d vertices, %d triangles",
         mesh.cols,

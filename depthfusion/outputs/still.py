@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from ..console import stage
 from ..render.pose import Pose
 from .plan import side_paths
 from .state import SceneState
@@ -24,6 +25,7 @@ def write_still_output(state: SceneState, out, index: int) -> list[Path]:
     paths = side_paths(Path(out.path)) if out.layout == "left-right-files" else (Path(out.path),)
     frames = frame if out.layout == "left-right-files" else (frame,)
     for path, image in zip(paths, frames, strict=True):
-        write_still(path, image)
+        with stage("write"):
+            write_still(path, image)
     log.info("outputs[%d]: still (%s) -> %s", index, out.layout, ", ".join(str(p) for p in paths))
     return list(paths)

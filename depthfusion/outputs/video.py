@@ -36,7 +36,7 @@ def _sequence(
     state: SceneState, out, index: int, open_writer: Callable[[Path, ExitStack], Any], size
 ) -> list[Path]:
     """Render the camera path through one or two writers (two for left-right-files)."""
-    from ..console import progress
+    from ..console import progress, stage
 
     poses, fps = state.poses()
     paths = (
@@ -51,7 +51,8 @@ def _sequence(
             for writer, image in zip(
                 writers, frame if len(writers) == 2 else (frame,), strict=True
             ):
-                writer.write(image)
+                with stage("encode"):
+                    writer.write(image)
             bar.update(1)
     log.info(
         "outputs[%d]: %s (%s, %d frames at %g fps) -> %s",

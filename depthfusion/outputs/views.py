@@ -11,6 +11,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from ..console import stage
 from ..render.pose import Pose
 from .state import SceneState
 
@@ -43,7 +44,8 @@ def _renderer(state: SceneState, out, single_frame: bool = False) -> _Filtered:
     if "renderer" not in state.cache:
         from ..render.renderer import MeshRenderer
 
-        state.cache["renderer"] = MeshRenderer.from_mesh(ctx, state.mesh, samples=samples)
+        with stage("upload"):
+            state.cache["renderer"] = MeshRenderer.from_mesh(ctx, state.mesh, samples=samples)
     return _Filtered(state.cache["renderer"], samples, min(aniso, info["max_anisotropy"]))
 
 
@@ -77,8 +79,9 @@ def view_renderer(
 
     def render(pose: Pose):
         fov = pose.fov if pose.fov is not None else out.fov
-        return render_frame(
-            renderer, out.layout, pose, size, fov, st.ipd, st.convergence, cam.near, cam.far
-        )
+        with stage("render"):
+            return render_frame(
+                renderer, out.layout, pose, size, fov, st.ipd, st.convergence, cam.near, cam.far
+            )
 
     return render

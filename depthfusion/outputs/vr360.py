@@ -57,7 +57,7 @@ from typing import Any
 import numpy as np
 
 from ..atomic import atomic_path
-from ..console import progress
+from ..console import progress, stage
 from ..conventions import DEFAULT_IPD
 from ..errors import OutputError
 from ..render.ods import DEFAULT_TAPER, ODSRenderer, simplify_for_ods
@@ -466,14 +466,15 @@ def prepare_mesh(mesh: Any, settings: VR360Settings, spec: VR360Spec, positions,
 
     if not spec.simplify or not isinstance(mesh, SphereMesh | LayeredMesh):
         return mesh
-    simple = simplify_for_ods(
-        mesh,
-        settings.render_width,
-        ipd=ipd if settings.stereo else 0.0,
-        positions=positions,
-        taper=tuple(spec.taper),
-        tolerance=spec.tolerance,
-    )
+    with stage("simplify"):
+        simple = simplify_for_ods(
+            mesh,
+            settings.render_width,
+            ipd=ipd if settings.stereo else 0.0,
+            positions=positions,
+            taper=tuple(spec.taper),
+            tolerance=spec.tolerance,
+        )
     log.debug(
         "vr360: adaptive mesh %d triangles (dense %d); leaves per block size %s",
         simple.triangle_count,
@@ -517,14 +518,16 @@ def write_vr360(
         ctx = get_context()
     render_mesh = prepare_mesh(mesh, settings, spec, [v[0] for v in views], ipd)
     eyes = (-ipd / 2.0, ipd / 2.0) if settings.stereo else (0.0,)
-    renderer = ODSRenderer.from_mesh(
-        ctx, render_mesh, samples=spec.samples, taper=tuple(spec.taper),
-        linear_light=spec.linear_light,
-    )  # fmt: skip
+    with stage("upload"):
+        renderer = ODSRenderer.from_mesh(
+            ctx, render_mesh, samples=spec.samples, taper=tuple(spec.taper),
+            linear_light=spec.linear_light,
+        )  # fmt: skip
     try:
         if settings.kind == "still":
             position, yaw = views[0]
-            rendered = renderer.render_equirect(settings.render_width, eyes, position, yaw)
+            with stage("render"):
+                rendered = renderer.render_equirect(settings.render_width, eyes, position, yaw)
             image = settings.compose(rendered)
             if settings.path.name.lower().endswith(".vr.jpg"):
                 left, right = (
@@ -582,11 +585,15 @@ def _write_video(
             with video, progress(len(views), settings.path.name, quiet) as bar:
                 for view in views:
                     if view != last:  # a held viewpoint is rendered once
-                        full = renderer.render_equirect(eye_w, eyes, view[0], view[1], out=rendered)
+                        with stage("render"):
+                            full = renderer.render_equirect(
+                                eye_w, eyes, view[0], view[1], out=rendered
+                            )
                         if settings.field == 180:
                             settings.compose(full, out=frame)
                         last = view
-                    video.write(frame)
+                    with stage("encode"):
+                        video.write(frame)
                     bar.update()
             inject_spherical(raw, tagged, settings.stereo_mode, crop=settings.crop)
         except OutputError as exc:  # name the output, not the encoder's temporary file

@@ -24,6 +24,7 @@ import cv2
 
 from .. import __version__
 from ..atomic import atomic_path
+from ..console import stage
 from ..errors import OutputError
 from ..mesh.gltf import glb_bytes
 from ..mesh.layers import LayeredMesh, MeshLayer
@@ -62,7 +63,8 @@ def viewer_mesh(mesh, max_triangles: int, texture_width: int, comfort_radius: fl
     positions = [(0.0, 0.0, 0.0), (r, 0.0, 0.0), (-r, 0.0, 0.0), (0.0, 0.0, r), (0.0, 0.0, -r)]
     tolerance = 0.5
     while True:
-        simple = simplify_layers(mesh, 4096, ipd=0.0, positions=positions, tolerance=tolerance)
+        with stage("simplify"):
+            simple = simplify_layers(mesh, 4096, ipd=0.0, positions=positions, tolerance=tolerance)
         count = sum(len(layer.faces) for layer in simple.layers)
         if count <= max_triangles or tolerance > 64:
             break
@@ -110,7 +112,8 @@ def write_webxr_output(state: SceneState, out, index: int) -> list[Path]:
         for name in THREE_FILES:
             shutil.copyfile(asset_path(f"webxr/three/{name}"), tmp / name)
         shutil.copyfile(asset_path("webxr/three/LICENSE"), tmp / "three-LICENSE.txt")
-        (tmp / "scene.glb").write_bytes(glb_bytes(mesh))
+        with stage("write"):
+            (tmp / "scene.glb").write_bytes(glb_bytes(mesh))
         (tmp / "scene.json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
     total = sum(f.stat().st_size for f in path.iterdir())
     log.info(
