@@ -370,3 +370,15 @@ def test_scene_source_upscale(sr_model, tmp_path):
     assert depth.dtype == np.uint16 and len(np.unique(depth)) > 1000
     stats = seam_stats(depth)
     assert stats.seam <= 2 * stats.median_step
+
+
+def test_tiles_of_a_flat_image_blend_without_steps(sr):
+    # Not a panorama: tiles do not wrap, the image borders are nobody's neighbours.
+    rgb, depth16 = _smooth_panorama(48, 32)
+    out = sr(rgb, depth16, "x", seed=2, num_inference_steps=2, tile=96)
+    assert out.rgb.shape == (1, 128, 192, 3) and np.isfinite(out.images).all()
+    tiles = plan_tiles(128 // 8, 192 // 8, 96 // 8, round(96 // 8 * 0.25))
+    assert tiles.x.tiled and tiles.y.tiled and not tiles.x.wrap
+    cols = _column_steps(out.rgb[0])
+    for s in tiles.x.starts[1:]:
+        assert cols[s * 8 - 1] <= 2 * np.median(cols), s

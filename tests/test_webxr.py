@@ -217,3 +217,17 @@ def test_xr_session_draws_two_eyes_whose_disparity_is_the_ipd(tmp_path):
     measured = -(shifts[k] + 0.5 * (a - c) / (a - 2 * b + c))
     expected = 200 * 0.064 / distance
     assert abs(measured - expected) <= 1.0, (measured, expected)  # measured: 6.57 vs 6.59 px
+
+
+def test_a_budget_too_small_is_one_line(tmp_path, capsys):
+    from depthfusion.cli import main
+
+    (tmp_path / "s.yaml").write_text(
+        "source: {procedural: {width: 256, supersample: 1}}\n"
+        "sphere: {resolution: 256}\n"
+        "outputs: [{kind: webxr, path: v, max_triangles: 1000}]\n"
+    )
+    assert main(["render", str(tmp_path / "s.yaml"), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "above max_triangles 1000" in err[0]
+    assert not (tmp_path / "v").exists()  # nothing half-written
