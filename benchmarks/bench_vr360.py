@@ -66,6 +66,8 @@ def _render_ms(renderer: ODSRenderer, poses, out: np.ndarray) -> tuple[list[floa
 
 
 def main() -> None:
+    from depthfusion.console import format_stages, timed_stages
+
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--frames", type=int, default=30, help="frames per measurement")
     ap.add_argument("--no-dense", action="store_true", help="skip the dense-mesh reference")
@@ -125,7 +127,8 @@ def main() -> None:
             spec = VR360Spec(Path(tmp) / "e2e.mp4", preset="preview")
             cpu = _cpu()
             t = time.perf_counter()
-            write_vr360(spec, mesh, poses, ipd=IPD, quiet=True, ctx=ctx)
+            with timed_stages() as stages:  # where the end-to-end time goes
+                write_vr360(spec, mesh, poses, ipd=IPD, quiet=True, ctx=ctx)
             e2e = time.perf_counter() - t
             e2e_cpu = (_cpu() - cpu) * 1000 / n
             per_frame = (e2e - simplify_s) / n
@@ -133,6 +136,7 @@ def main() -> None:
                   f"incl. setup; {1000 * per_frame:.0f} ms/frame without the "
                   f"~{simplify_s:.1f} s simplification; CPU {e2e_cpu:.0f} ms/frame incl. setup)  "
                   f"[{_load()}]")  # fmt: skip
+            print(f"  end-to-end stages:      {format_stages(stages)}")
 
 
 if __name__ == "__main__":
