@@ -93,3 +93,11 @@ def visible(folder):
     from ldm3d_core.files import MANIFEST
 
     return (p for p in sorted(folder.iterdir()) if p.name != MANIFEST)
+
+
+def psnr(a, b) -> float:
+    """PSNR in dB of two 8-bit images (inf when equal)."""
+    import numpy as np
+
+    mse = float(((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2).mean())
+    return 10 * np.log10(255.0**2 / mse) if mse > 0 else float("inf")

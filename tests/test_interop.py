@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 import pytest
 import trimesh
+from conftest import psnr
 
 from depthfusion.mesh.discontinuities import build_layered_mesh
 from depthfusion.mesh.export import export_mesh
@@ -222,11 +223,6 @@ def test_filename_hints_name_the_layout_players_read(tmp_path, path, stereo, hin
 RENDER_GLTF = Path(__file__).parent / "js" / "render_gltf.js"
 
 
-def _psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = float(((a.astype(np.float64) - b.astype(np.float64)) ** 2).mean())
-    return 10 * np.log10(255.0**2 / mse) if mse > 0 else float("inf")
-
-
 def _three(glb: Path, out: Path, yaw: float) -> tuple[np.ndarray, dict]:
     run = subprocess.run(
         ["node", str(RENDER_GLTF), str(glb), str(out), "160", "120", "90", str(yaw)],
@@ -263,12 +259,12 @@ def test_three_js_shows_the_glb_as_our_renderer_does(pano, tmp_path):
         for yaw in (0.0, 30.0):
             theirs, info = _three(glb, tmp_path / f"three{yaw:g}.png", yaw)
             assert info["nodes"] == ["foreground", "background"]
-            assert _psnr(theirs, ours(yaw)) >= 40.0, yaw  # measured: 46.5 dB
+            assert psnr(theirs, ours(yaw)) >= 40.0, yaw  # measured: 46.5 dB
         # A lit PBR material (trimesh's export, as before) is black without lights: the
         # comparison above would fail on it.
         lit = tmp_path / "lit.glb"
         lit.write_bytes(trimesh.exchange.gltf.export_glb(layered.to_trimesh(textured=True)))
         dark, _ = _three(lit, tmp_path / "lit.png", 0.0)
-        assert _psnr(dark, ours(0.0)) < 20.0 and dark.mean() < ours(0.0).mean() / 4
+        assert psnr(dark, ours(0.0)) < 20.0 and dark.mean() < ours(0.0).mean() / 4
     finally:
         renderer.release()

@@ -13,6 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from conftest import psnr
 
 from depthfusion.errors import InputError
 from depthfusion.outputs.webxr import THREE_FILES
@@ -48,11 +49,6 @@ def rendered(tmp_path_factory):
     written = render_scene(load_scene(folder / "scene.yaml"), quiet=True)
     assert written[0] == folder / "viewer"
     return folder
-
-
-def _psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = float(((a.astype(np.float64) - b.astype(np.float64)) ** 2).mean())
-    return 10 * np.log10(255.0**2 / mse) if mse > 0 else float("inf")
 
 
 def test_the_folder_holds_everything_the_viewer_loads(rendered):
@@ -146,7 +142,7 @@ def test_the_page_shows_what_the_still_shows_with_no_network(rendered, tmp_path,
     page = cv2.imread(str(shot))
     still = cv2.imread(str(rendered / f"pose{index}.png"))
     assert page.shape == still.shape == (240, 320, 3)
-    assert _psnr(page, still) >= 35.0  # measured: 38.7 dB centre, 39.8 dB off-centre
+    assert psnr(page, still) >= 35.0  # measured: 38.7 dB centre, 39.8 dB off-centre
 
 
 def test_view_command_errors_are_one_line(tmp_path, capsys):

@@ -38,30 +38,35 @@ def _layers(mesh) -> list[tuple[str, np.ndarray, np.ndarray, np.ndarray, np.ndar
     return [("foreground", mesh.vertices, mesh.uvs, mesh.faces, mesh.texture)]
 
 
+def weld(keys: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Merge vertices with equal ``keys`` rows (e.g. position and uv), dropping those no face
+    uses: (indices of the vertices kept, in first-use order, i.e. the grid's; faces renumbered,
+    int64)."""
+    used = np.unique(faces)
+    # float32 rows compared as bytes (fast); + 0 makes -0.0 and 0.0 one value
+    k = np.ascontiguousarray(keys[used], dtype=np.float32) + np.float32(0.0)
+    _, first, inverse = np.unique(
+        k.view(np.dtype((np.void, k.dtype.itemsize * k.shape[1]))).ravel(),
+        return_index=True,
+        return_inverse=True,
+    )
+    order = np.argsort(first)
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(order))
+    remap = np.full(len(keys), -1, dtype=np.int64)
+    remap[used] = rank[inverse.ravel()]
+    return used[first[order]], remap[faces]
+
+
 def compact(
     vertices: np.ndarray, uvs: np.ndarray, faces: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Only the vertices the faces use, each (position, uv) once; faces renumbered."""
-    used = np.unique(faces)
-    keys = np.ascontiguousarray(
-        np.concatenate([vertices[used], uvs[used]], axis=1).astype(np.float32)
-    )
-    _, first, inverse = np.unique(
-        keys.view(np.dtype((np.void, keys.dtype.itemsize * keys.shape[1]))).ravel(),
-        return_index=True,
-        return_inverse=True,
-    )
-    # Keep the vertices in their first-use order (the grid's order), not the sort's.
-    order = np.argsort(first)
-    rank = np.empty_like(order)
-    rank[order] = np.arange(len(order))
-    remap = np.full(len(vertices), -1, dtype=np.int64)
-    remap[used] = rank[inverse.ravel()]
-    keep = used[first[order]]
+    keep, renumbered = weld(np.concatenate([vertices, uvs], axis=1), faces)
     return (
         vertices[keep].astype(np.float32),
         uvs[keep].astype(np.float32),
-        remap[faces].astype(np.uint32),
+        renumbered.astype(np.uint32),
     )
 
 

@@ -228,29 +228,21 @@ class LayeredMesh:
         import trimesh
 
         from .export import textured_trimesh
+        from .gltf import weld
 
         if textured:
             c = self.combined()
             return textured_trimesh(c.vertices, c.faces, c.uvs, c.texture)
         fg = self.layers[0]
-        used = np.unique(fg.faces)
-        positions, first, inverse = np.unique(
-            fg.vertices[used], axis=0, return_index=True, return_inverse=True
-        )
-        order = np.argsort(first)  # keep the grid's order, not the sort's
-        rank = np.empty_like(order)
-        rank[order] = np.arange(len(order))
-        positions, first = positions[order], first[order]
-        remap = np.full(len(fg.vertices), -1, dtype=np.int64)
-        remap[used] = rank[inverse.ravel()]
-        faces = remap[fg.faces]
+        keep, faces = weld(fg.vertices, fg.faces)
+        positions = fg.vertices[keep]
         faces = faces[
             (faces[:, 0] != faces[:, 1])
             & (faces[:, 1] != faces[:, 2])
             & (faces[:, 0] != faces[:, 2])
         ]
         rgba = np.full((len(positions), 4), 255, dtype=np.uint8)
-        rgba[:, :3] = _sample_nearest(fg.texture, fg.uvs[used[first]])
+        rgba[:, :3] = _sample_nearest(fg.texture, fg.uvs[keep])
         # Poles (on the y axis): the mean colour of their ring, not one pixel of the top row.
         on_axis = np.abs(positions[:, 0]) + np.abs(positions[:, 2]) < 1e-4 * np.abs(positions[:, 1])
         rgba[on_axis & (positions[:, 1] > 0), :3] = fg.texture[0].mean(axis=0)

@@ -580,7 +580,12 @@ def _write_video(
                 threaded=True,
             )
             frame = np.empty((height, width, 3), dtype=np.uint8)
-            rendered = frame if settings.field != 180 else None
+            # VR180 renders each eye's whole sphere and keeps its middle half: one buffer.
+            rendered = (
+                frame
+                if settings.field != 180
+                else np.empty((len(eyes) * settings.eye_size[0], eye_w, 3), dtype=np.uint8)
+            )
             last = None
             with video, progress(len(views), settings.path.name, quiet) as bar:
                 for view in views:

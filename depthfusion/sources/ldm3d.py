@@ -126,6 +126,7 @@ def upscale_size(scene: Scene, width: int) -> tuple[int, int]:
 def upscale(scene: Scene, rgbd: RGBDPanorama, quiet: bool) -> RGBDPanorama:
     """``source.upscale``: the panorama through the LDM3D-VR upscaler, seamless at ±180°."""
     from ldm3d_core import limits
+    from ldm3d_core.codec import float_to_depth16
     from ldm3d_core.errors import ModelNotFoundError
     from ldm3d_core.loading import DEFAULT_UPSCALE_MODEL, load_upscaler
 
@@ -152,7 +153,7 @@ def upscale(scene: Scene, rgbd: RGBDPanorama, quiet: bool) -> RGBDPanorama:
         "source: upscaling %dx%d -> %dx%d (%s, %d steps)",
         rgbd.width, rgbd.height, width, height, pipe.components.name, up.steps,
     )  # fmt: skip
-    depth16 = np.rint(np.clip(rgbd.depth, 0.0, 1.0) * 65535.0).astype(np.uint16)
+    depth16 = float_to_depth16(rgbd.depth)
     try:
         out = pipe(
             rgbd.rgb,

@@ -38,7 +38,7 @@ from diffusers.utils.torch_utils import randn_tensor
 from PIL import Image
 from tqdm.auto import tqdm
 
-from ..codec import DEPTH16_MAX
+from ..codec import DEPTH16_MAX, float_to_depth16
 from ..panorama import horizontal_wrap
 from ..tiling import Tiling, gather, plan_tiles, scatter_add
 from .base import LDM3DComponents, LDM3DPipelineBase, RGBDOutput, StepCallback
@@ -103,7 +103,7 @@ def depth_to_uint16(depth: np.ndarray) -> np.ndarray:
     if np.issubdtype(d.dtype, np.floating):
         if not np.isfinite(d).all() or d.min() < 0.0 or d.max() > 1.0:
             raise ValueError("float depth must be finite and in [0, 1] (1 = nearest)")
-        return np.rint(d.astype(np.float64) * DEPTH16_MAX).astype(np.uint16)
+        return float_to_depth16(d)
     raise ValueError(f"depth must be uint8, uint16 or float in [0, 1], got {d.dtype}")
 
 
@@ -289,11 +289,12 @@ class LDM3DUpscalePipeline(LDM3DPipelineBase):
             raise ValueError(f"latents must have shape {shape}, got {tuple(latents.shape)}")
         latents = latents.to(device=dev, dtype=dt) * sched.init_noise_sigma
         step_kwargs = self.scheduler_step_kwargs(sched, generator, eta)
+        blend = _blend_weights(tiles, dev)
         total = len(sched.timesteps) * tiles.count
         with tqdm(total=total, desc="upscaling", unit="tile", disable=not self.progress) as bar:
             for i, t in enumerate(sched.timesteps):
                 noise = self._predict(
-                    latents, t, low, embeds, levels, guidance_scale, sched, tiles, wrap, bar
+                    latents, t, low, embeds, levels, guidance_scale, sched, tiles, wrap, bar, blend
                 )
                 latents = sched.step(noise, t, latents, **step_kwargs, return_dict=False)[0]
                 if callback is not None:
@@ -319,8 +320,10 @@ class LDM3DUpscalePipeline(LDM3DPipelineBase):
         tiles: Tiling,
         wrap: bool,
         bar: tqdm,
+        blend: tuple[torch.Tensor, torch.Tensor] | None,
     ) -> torch.Tensor:
-        """The guided noise prediction over the whole latent grid, tile by tile."""
+        """The guided noise prediction over the whole latent grid, tile by tile (``blend``:
+        the tiles' window and summed weights, :func:`_blend_weights`)."""
         guide = guidance_scale > 1.0
 
         def unet(z: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
@@ -340,13 +343,11 @@ class LDM3DUpscalePipeline(LDM3DPipelineBase):
             if tiles.count == 1:
                 bar.update()
                 return unet(latents, low)
+            window, weight = blend
             acc = torch.zeros_like(latents, dtype=torch.float32)
-            weight = torch.zeros(latents.shape[-2:], device=latents.device)
-            window = tiles.window().to(latents.device)
             for ys, xs in tiles:
                 pred = unet(gather(latents, ys, xs), gather(low, ys, xs))
                 scatter_add(acc, ys, xs, pred.float() * window)
-                scatter_add(weight, ys, xs, window)
                 bar.update()
         return (acc / weight).to(latents.dtype)
 
@@ -397,6 +398,17 @@ class LDM3DUpscalePipeline(LDM3DPipelineBase):
                     scatter_add(weight, pys, pxs, window)
                 x = x / weight
         return x.permute(0, 2, 3, 1).cpu().numpy()
+
+
+def _blend_weights(tiles: Tiling, device) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """One tile's feathered window and the windows summed over the grid (None: one tile)."""
+    if tiles.count == 1:
+        return None
+    window = tiles.window().to(device)
+    weight = torch.zeros((tiles.y.length, tiles.x.length), device=device)
+    for ys, xs in tiles:
+        scatter_add(weight, ys, xs, window)
+    return window, weight
 
 
 def tiles_shape(tiles: Tiling) -> tuple[int, int]:

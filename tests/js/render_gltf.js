@@ -7,7 +7,7 @@
 // Prints a JSON line: {"nodes": [names of the loaded scene's meshes], "width", "height"}.
 const fs = require('fs');
 const path = require('path');
-const { chromium } = require('playwright-core');
+const { launch } = require('./browser');
 
 const [model, out, width, height, hfov, yaw = '0'] = process.argv.slice(2);
 const THREE_DIR = path.join(__dirname, 'node_modules', 'three');
@@ -39,12 +39,7 @@ window.ready = true;
 </script></body></html>`;
 
 (async () => {
-  const browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-background-networking',
-      '--disable-component-update', '--no-first-run', '--disable-sync',
-      '--use-angle=swiftshader', '--enable-unsafe-swiftshader'],
-  });
+  const browser = await launch();
   try {
     const page = await browser.newPage();
     await page.route(`${ORIGIN}/**`, route => {

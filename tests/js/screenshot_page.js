@@ -7,18 +7,13 @@
 //       OUT.png is the canvas itself: the two eye views side by side.
 // Prints a JSON line: {"errors": [console and page errors], "blocked": [blocked URLs]}.
 const fs = require('fs');
-const { chromium } = require('playwright-core');
+const { launch } = require('./browser');
 
 const [url, out, width, height, flag, ipd, eye, pitch = '0'] = process.argv.slice(2);
 const xr = flag === '--xr';
 
 (async () => {
-  const browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-background-networking',
-      '--disable-component-update', '--no-first-run', '--disable-sync',
-      '--use-angle=swiftshader', '--enable-unsafe-swiftshader'],
-  });
+  const browser = await launch();
   const errors = [];
   const blocked = [];
   try {
