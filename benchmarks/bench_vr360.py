@@ -4,7 +4,7 @@ For 1024x512 and 2048x1024 procedural panoramas (the room, metric depth), with t
 moving along a swing path (so every frame is rendered):
 
 - render-only: ms per ODS top-bottom frame (two 2048x1024 eyes) read back into memory, with
-  the adaptive mesh (render.ods.simplify_for_ods) and, for reference, the dense mesh;
+  the adaptive mesh (render.ods_mesh.simplify_for_ods) and, for reference, the dense mesh;
 - encode-only: frames/s of the ``preview`` preset's H.264 encoder on pre-rendered frames;
 - end-to-end: frames/s of ``vr360.write_vr360`` (simplify, render, encode, inject metadata,
   verify), plus its one-off setup (mesh simplification) on its own.
@@ -34,7 +34,8 @@ from depthfusion.outputs.vr360 import CODECS, VR360Spec, resolve_vr360, write_vr
 from depthfusion.outputs.writers import VideoWriter
 from depthfusion.render.camera_path import preset_path
 from depthfusion.render.gl import get_context, gl_info
-from depthfusion.render.ods import ODSRenderer, simplify_for_ods
+from depthfusion.render.ods import ODSRenderer
+from depthfusion.render.ods_mesh import simplify_for_ods
 from depthfusion.sources.procedural import generate_panorama
 
 EYE = 2048

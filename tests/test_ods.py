@@ -39,8 +39,8 @@ from depthfusion.render.ods import (
     ods_disparity,
     ods_project,
     ods_rays,
-    simplify_for_ods,
 )
+from depthfusion.render.ods_mesh import simplify_for_ods
 from depthfusion.render.pose import Pose
 from depthfusion.rgbd.panorama import RGBDPanorama
 from depthfusion.sources.procedural import build_scene, generate_panorama

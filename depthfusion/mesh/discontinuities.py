@@ -175,6 +175,7 @@ def build_layered_mesh(
     )
     if fill == "stretch":
         fg = MeshLayer("foreground", base.vertices, base.uvs, base.faces, base.texture)
+        fg.grid_cut = np.zeros(len(base.faces), dtype=bool)
         return LayeredMesh([fg], base.rows, base.cols, float(threshold), fill)
     metric_range = (near, far) if near is not None and far is not None else rgbd.metric_range
 
@@ -246,6 +247,7 @@ def _cut_and_fill(
     fg = MeshLayer(
         "foreground", base.vertices, base.uvs, faces[~cut] if cut_idx.size else faces, base.texture
     )
+    fg.grid_cut = cut
     result = LayeredMesh([fg], rows, cols, threshold, fill, edges)
     if not cut_idx.size or fill == "none":
         return result

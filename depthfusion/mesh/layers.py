@@ -49,6 +49,10 @@ class MeshLayer:
     north) and its triangle's ``1/r_near - 1/r_far`` (1/m); 0, 0 elsewhere (pole fans too).
     skirt_source (k,) uint32 or None: the last k vertices (the skirt) are copies of these
     vertices of the layer, moved (``render_vertices`` puts the view-dependent ones back).
+    grid_cut (f,) bool or None: set when ``faces`` are the lat-long grid's own
+    (:func:`~depthfusion.mesh.sphere.grid_faces`, f of them) less those marked True, in
+    order, followed only by faces on vertices past the grid layout (the skirt): the 360
+    simplification then reads each cell's state from it instead of from millions of faces.
     Exports and the 360 renderer ignore texq and across.
     """
 
@@ -61,6 +65,7 @@ class MeshLayer:
     texq: np.ndarray | None = None
     across: np.ndarray | None = None
     skirt_source: np.ndarray | None = None
+    grid_cut: np.ndarray | None = None
 
     @property
     def render_vertices(self) -> np.ndarray:

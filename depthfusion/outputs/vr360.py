@@ -60,7 +60,8 @@ from ..atomic import atomic_path
 from ..console import progress, stage
 from ..conventions import DEFAULT_IPD
 from ..errors import OutputError
-from ..render.ods import DEFAULT_TAPER, ODSRenderer, simplify_for_ods
+from ..render.ods import DEFAULT_TAPER, ODSRenderer
+from ..render.ods_mesh import simplify_for_ods
 from ..render.pose import Pose
 from .spherical import Crop, inject_spherical, write_equirect_still
 from .state import SceneState
@@ -196,7 +197,7 @@ class VR360Spec:
     taper: tuple[float, float] = DEFAULT_TAPER
     """Pole taper of the eye separation: full below taper[0], none at taper[1] (degrees)."""
     simplify: bool = True
-    """Render an adaptive mesh (render.ods.simplify_for_ods): same image, much faster."""
+    """Render an adaptive mesh (render.ods_mesh.simplify_for_ods): same image, much faster."""
     tolerance: float = 0.5
     """Geometric error allowed to the adaptive mesh, in output pixels."""
     linear_light: bool = False

@@ -8,7 +8,7 @@ One flat folder, published whole (staged under a temporary name, renamed when co
   ``&ui=0`` in the URL; ``window.depthfusionReady`` once a frame with the mesh is drawn;
 - three.js, vendored unmodified from its pinned npm package (``assets/webxr/three/``);
 - ``scene.glb``: the layered mesh (unlit, ``foreground`` and ``background`` nodes), the
-  foreground simplified where depth is smooth (:func:`~depthfusion.render.ods.simplify_layers`)
+  foreground simplified where depth is smooth (:func:`~depthfusion.render.ods_mesh.simplify_layers`)
   until it fits ``max_triangles``, textures at most ``texture_width`` wide;
 - ``scene.json``: start pose, ipd, radius, comfort radius, triangle counts, source facts.
 """
@@ -57,7 +57,7 @@ def viewer_mesh(mesh, max_triangles: int, texture_width: int, comfort_radius: fl
     """The mesh the viewer draws: simplified until it fits ``max_triangles`` (the tolerance
     doubles from half a pixel at 4096-wide eyes, for eyes anywhere within the comfort
     radius), textures downscaled to ``texture_width``."""
-    from ..render.ods import simplify_layers
+    from ..render.ods_mesh import simplify_layers
 
     r = comfort_radius
     positions = [(0.0, 0.0, 0.0), (r, 0.0, 0.0), (-r, 0.0, 0.0), (0.0, 0.0, r), (0.0, 0.0, -r)]
