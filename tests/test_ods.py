@@ -600,3 +600,27 @@ def test_spot_helpers_agree_with_conventions():
     tex = spot_texture(width, [(u * width, v * width / 2)])
     x, y = spot_centroid(tex, u * width, v * width / 2)
     assert x == pytest.approx(u * width, abs=0.01) and y == pytest.approx(v * width / 2, abs=0.01)
+
+
+def test_the_cut_mask_shortcut_gives_the_same_mesh_as_reading_the_faces(room):
+    """simplify reads a layered mesh's cells from MeshLayer.grid_cut; without it (or when it
+    no longer matches the faces) it classifies the faces themselves: same mesh either way."""
+    from depthfusion.mesh.discontinuities import build_layered_mesh
+    from depthfusion.render.ods_mesh import simplify_layers
+
+    mesh = build_layered_mesh(room[0], 128, radius=5.0, mode="metric")
+    fg = mesh.layer("foreground")
+    cut = fg.grid_cut
+    assert cut is not None and 0 < cut.sum() < len(cut)
+    views = [(0.05, 0.0, 0.0), (-0.05, 0.01, 0.02)]
+    fast = simplify_layers(mesh, 256, positions=views)
+    fg.grid_cut = None
+    slow = simplify_layers(mesh, 256, positions=views)
+    fg.grid_cut = np.zeros_like(cut)  # stale: claims nothing was cut
+    stale = simplify_layers(mesh, 256, positions=views)
+    fg.grid_cut = cut
+    for other in (slow, stale):
+        for a, b in zip(fast.layers, other.layers, strict=True):
+            np.testing.assert_array_equal(a.faces, b.faces)
+            np.testing.assert_array_equal(a.vertices, b.vertices)
+    assert len(fast.layer("foreground").faces) < 0.6 * len(fg.faces)  # it did simplify
