@@ -596,10 +596,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
         "--arch",
-        choices=("test", "pano", "sr"),
+        choices=("test", "pano", "sr", "sr-pano"),
         default="test",
         help="test: diffusers' test sizes (64 px); pano: the embedded model's (256x128); "
-        "sr: an RGBD x4 upscaler in Intel/ldm3d-sr's format [test]",
+        "sr: an RGBD x4 upscaler in Intel/ldm3d-sr's format; sr-pano: the embedded "
+        "upscaler's (256x128 -> 1024x512) [test]",
     )
     p.add_argument(
         "--tokenizer-from",

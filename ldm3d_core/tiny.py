@@ -58,6 +58,11 @@ class TinyArch:
     vae_groups: int = 32
     vae_block_average: bool = False
     """start the VAE as a block-average codec (:mod:`ldm3d_core.vae_init`)"""
+    vae_mid_attention: bool = True
+    """self-attention in the VAE's middle block (quadratic in its pixels: off for a VAE that
+    runs on whole 1024x512 panoramas)"""
+    unet_attention_levels: int | None = None
+    """how many of the UNet's lowest levels have cross-attention (None: all but the first)"""
     text_layers: int = 5
     text_heads: int = 4
     text_ffn: int = 37
@@ -96,6 +101,26 @@ ARCHS: dict[str, TinyArch] = {
         sample_size=16,
         upscaler=True,
     ),
+    # The embedded upscaler (assets/models/ldm3d-sr-tiny): 256x128 -> 1024x512 RGBD through a
+    # 4x VAE (256x128x4 latents) with no attention in the VAE and attention only at the
+    # UNet's lowest level (1/8 of the latents), so whole panoramas stay cheap on a CPU.
+    "sr-pano": TinyArch(
+        unet_channels=(32, 64, 96, 128),
+        unet_layers=1,
+        unet_groups=8,
+        unet_attention_levels=1,
+        cross_attention_dim=64,
+        vae_channels=(16, 32, 64),
+        vae_groups=4,
+        vae_block_average=True,
+        vae_mid_attention=False,
+        text_layers=2,
+        text_heads=4,
+        text_ffn=256,
+        sample_size=64,
+        vocab_size=None,
+        upscaler=True,
+    ),
 }
 
 #: The upscaler's noise-level table and limit (as Intel/ldm3d-sr and SD's x4 upscaler).
@@ -130,6 +155,7 @@ def build_tiny_components(
         tokenizer_files = {f.name: f.read_bytes() for f in folder.iterdir() if f.is_file()}
     vocab = tokenizer.get_vocab()
     levels = len(a.unet_channels)
+    attn = levels - 1 if a.unet_attention_levels is None else a.unet_attention_levels
     torch.manual_seed(seed)
     if a.upscaler and channels != 4:
         raise ValueError("an upscaler has 4 VAE channels (RGB + depth)")
@@ -140,8 +166,8 @@ def build_tiny_components(
         in_channels=8 if a.upscaler else 4,
         out_channels=4,
         num_class_embeds=SR_CLASS_EMBEDS if a.upscaler else None,
-        down_block_types=("DownBlock2D",) + ("CrossAttnDownBlock2D",) * (levels - 1),
-        up_block_types=("CrossAttnUpBlock2D",) * (levels - 1) + ("UpBlock2D",),
+        down_block_types=("DownBlock2D",) * (levels - attn) + ("CrossAttnDownBlock2D",) * attn,
+        up_block_types=("CrossAttnUpBlock2D",) * attn + ("UpBlock2D",) * (levels - attn),
         cross_attention_dim=a.cross_attention_dim,
         attention_head_dim=a.attention_head_dim,
         norm_num_groups=a.unet_groups,
@@ -158,6 +184,7 @@ def build_tiny_components(
         sample_size=size * 2 ** (n_vae - 1),
         norm_num_groups=a.vae_groups,
         scaling_factor=0.18215,
+        mid_block_add_attention=a.vae_mid_attention,
     )
     if a.vae_block_average:
         from .vae_init import init_block_average

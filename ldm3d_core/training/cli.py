@@ -16,7 +16,7 @@ import argparse
 import sys
 from pathlib import Path
 
-STAGES = ("autoencoder", "diffusion")
+STAGES = ("autoencoder", "diffusion", "upscale")
 
 
 def _fail(message: str) -> SystemExit:
@@ -47,6 +47,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         lib.set_verbosity_error()
     if args.stage == "autoencoder":
         from .autoencoder import train_autoencoder as train
+    elif args.stage == "upscale":
+        from .upscale import train_upscale as train
     else:
         from .diffusion import train_diffusion as train
     resume = args.resume if args.resume in (True, False) else str(args.resume)
@@ -73,7 +75,11 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """The arguments of ``ldm3d train`` (shared with ``python -m ldm3d_core.training``)."""
-    p.add_argument("stage", choices=STAGES, help="autoencoder (stage 1) or diffusion (stage 2)")
+    p.add_argument(
+        "stage",
+        choices=STAGES,
+        help="autoencoder (stage 1), diffusion (stage 2) or upscale (an LDM3D-SR upscaler's UNet)",
+    )
     p.add_argument(
         "--config",
         required=True,

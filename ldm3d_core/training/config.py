@@ -267,9 +267,43 @@ class DiffusionConfig(_RunConfig):
     """stage 2 settings"""
 
 
+class UpscaleStageConfig(_Section):
+    """The upscaler's low-res inputs, made from each high-res training window."""
+
+    scale: int = Field(4, ge=2)
+    """how much smaller the low-res input is (the area average of scale x scale pixels)"""
+    noise_level: int = Field(20, ge=0)
+    """the noise-level class label the UNet is trained with (the pipeline's default; no noise
+    is added to the low-res latents, as in the LDM3D-SR reference pipeline)"""
+    degrade_model: str | None = None
+    """an LDM3D model folder whose VAE the low-res input goes through (encode, decode) for
+    ``degrade_fraction`` of the samples: the softness of the images that model's pipeline
+    generates, which the upscaler then learns to sharpen (null: clean area averages only)"""
+    degrade_fraction: float = Field(0.5, ge=0, le=1)
+    """fraction of the samples degraded through ``degrade_model``"""
+
+
+class UpscaleConfig(_RunConfig):
+    """The LDM3D upscaler's UNet (Intel/ldm3d-sr's format) on the frozen VAE's latents."""
+
+    stage: Literal["upscale"] = "upscale"
+    """which stage this file configures"""
+    diffusion: DiffusionStageConfig = Field(default_factory=DiffusionStageConfig)
+    """diffusion settings (cache_latents does not apply: inputs are made per window)"""
+    upscale: UpscaleStageConfig = Field(default_factory=UpscaleStageConfig)
+    """low-res inputs"""
+
+    @model_validator(mode="after")
+    def _no_cache(self) -> UpscaleConfig:
+        if self.diffusion.cache_latents:
+            raise ValueError("diffusion.cache_latents does not apply to the upscale stage")
+        return self
+
+
 STAGES: dict[str, type[_RunConfig]] = {
     "autoencoder": AutoencoderConfig,
     "diffusion": DiffusionConfig,
+    "upscale": UpscaleConfig,
 }
 
 
@@ -322,14 +356,14 @@ def load_config(
     stage: str,
     overrides: list[str] | None = None,
     data: dict[str, Any] | None = None,
-) -> AutoencoderConfig | DiffusionConfig:
+) -> AutoencoderConfig | DiffusionConfig | UpscaleConfig:
     """Read, override and validate a stage's config; errors are one-line ConfigErrors.
 
     ``path`` may be a file or a shipped example's name; ``data`` (a mapping) replaces the
     file, for callers that build configs in code.
     """
     if stage not in STAGES:
-        raise ConfigError(f"unknown stage {stage!r}; use {' or '.join(STAGES)}")
+        raise ConfigError(f"unknown stage {stage!r}; use {', '.join(STAGES)}")
     origin = "config"
     if data is None:
         if path is None:

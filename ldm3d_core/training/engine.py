@@ -40,9 +40,9 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from ..panorama import horizontal_wrap
 from .checkpoint import FORMAT as CHECKPOINT_FORMAT
 from .checkpoint import CheckpointError, has_rng, load_state, save_state
-from .config import AutoencoderConfig, DiffusionConfig, dump_config
+from .config import AutoencoderConfig, DiffusionConfig, UpscaleConfig, dump_config
 
-RunConfig = AutoencoderConfig | DiffusionConfig
+RunConfig = AutoencoderConfig | DiffusionConfig | UpscaleConfig
 CHECKPOINT_PREFIX = "step-"
 STATE_FILE = "train_state.json"
 
