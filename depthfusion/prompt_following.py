@@ -145,6 +145,40 @@ def spearman(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.corrcoef(ra, rb)[0, 1])
 
 
+@dataclass(frozen=True)
+class ImageQuality:
+    """What the eye sees of an RGB panorama at its size (grey levels, 8-bit luma/chroma).
+
+    sharpness: 99th percentile of |horizontal luma step| (edges exist and are crisp);
+    blotches: the larger of the Cr and Cb channels' median |G(4 px) - G(16 px)| (colour
+    patches at a latent's scale, where nothing in the scene is); noise: the luma's finest
+    diagonal Haar band, median |HH| / 0.6745 (a robust sigma of pixel-scale noise).
+    """
+
+    sharpness: float
+    blotches: float
+    noise: float
+
+
+def image_quality(rgb: np.ndarray) -> ImageQuality:
+    """:class:`ImageQuality` of an (H, W, 3) uint8 RGB image (OpenCV's YCrCb, BT.601)."""
+    import cv2
+
+    ycc = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2YCrCb).astype(np.float64)
+    y = ycc[..., 0]
+    sharp = float(np.percentile(np.abs(np.diff(y, axis=1)), 99))
+    blot = max(
+        float(
+            np.median(np.abs(cv2.GaussianBlur(c, (0, 0), 4.0) - cv2.GaussianBlur(c, (0, 0), 16.0)))
+        )
+        for c in (ycc[..., 1], ycc[..., 2])
+    )
+    h, w = y.shape
+    q = y[: h // 2 * 2, : w // 2 * 2]
+    hh = (q[0::2, 0::2] - q[0::2, 1::2] - q[1::2, 0::2] + q[1::2, 1::2]) / 2.0
+    return ImageQuality(sharp, blot, float(np.median(np.abs(hh)) / 0.6745))
+
+
 Generator = Callable[[ProceduralScene, int], tuple[np.ndarray, np.ndarray]]
 """scene, seed -> (RGB (H, W, 3) uint8, depth (H, W) normalised disparity); a model sees
 only ``scene.caption``"""

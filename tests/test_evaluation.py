@@ -382,3 +382,29 @@ def test_evaluate_errors_are_one_line(tmp_path, monkeypatch):
             assert "torch-fidelity" in msg or "Inception-v3 weights" in msg
         else:
             assert text in msg
+
+
+def test_image_quality_measures_edges_blotches_and_noise():
+    from depthfusion.prompt_following import image_quality
+
+    flat = np.full((128, 256, 3), 120, np.uint8)
+    q = image_quality(flat)
+    assert q.sharpness == 0.0 and q.blotches < 1e-9 and q.noise == 0.0
+    # Vertical stripes 8 px wide, 100 grey levels apart: every 8th luma step is 100.
+    stripes = flat.copy()
+    stripes[:, (np.arange(256) // 8) % 2 == 1] = 220
+    assert image_quality(stripes).sharpness == pytest.approx(100, abs=1)
+    # Gaussian pixel noise of sigma 3 reads as about 3 (the Haar band's robust sigma).
+    rng = np.random.default_rng(0)
+    noisy = np.clip(120 + rng.normal(0, 3, flat.shape[:2])[..., None], 0, 255)
+    q = image_quality(np.repeat(noisy, 3, axis=2).round().astype(np.uint8))
+    assert 2.6 < q.noise < 3.4 and q.blotches < 0.2  # grey noise has no chroma
+    # Colour patches 32 px wide: blotches, no pixel noise.
+    patches = flat.copy()
+    patches[(np.arange(128) // 32 % 2 == 1)[:, None] & (np.arange(256) // 32 % 2 == 1)] = (
+        160,
+        100,
+        120,
+    )
+    q = image_quality(patches)
+    assert q.blotches > 2.0 and q.noise == 0.0
