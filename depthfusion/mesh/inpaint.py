@@ -205,11 +205,11 @@ def _blur_with_distance(img: np.ndarray, mask: np.ndarray, pad: int, k: float) -
     # Only the masked pixels change: the ladder is read and mixed there alone.
     ys, xs = np.nonzero(sigma > 0.0)
     s = sigma[ys, xs]
-    padded = _wrap_pad(img, pad).astype(np.float32)
+    padded = _wrap_pad(img, pad)
     lower = img[ys, xs].astype(np.float32)
     mixed = lower.copy()
     for lo, hi in zip(ladder[:-1], ladder[1:], strict=True):
-        upper = _gaussian(padded, hi)[ys, xs + pad]
+        upper = _blur_at(padded, hi, ys, xs + pad)
         sel = (s > lo) & (s <= hi)
         if sel.any():
             t = ((s[sel] - lo) / (hi - lo))[:, None]
@@ -218,6 +218,21 @@ def _blur_with_distance(img: np.ndarray, mask: np.ndarray, pad: int, k: float) -
     out = img.copy()
     out[ys, xs] = np.clip(mixed + 0.5, 0, 255).astype(np.uint8)
     return out
+
+
+def _blur_at(padded: np.ndarray, sigma: float, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
+    """:func:`_gaussian` of ``padded`` (as float32) read at (ys, xs).
+
+    Below :data:`SHRUNK_BLUR_SIGMA` only the columns the pixels need, plus the kernel's
+    reach (OpenCV's float kernel: radius round(8 sigma + 1) // 2), are blurred: the same
+    numbers as blurring the whole strip (the crop's own borders are out of the kernel's
+    reach, or are the strip's), at the cost of the masked span only."""
+    if sigma >= SHRUNK_BLUR_SIGMA:
+        return _gaussian(padded.astype(np.float32), sigma)[ys, xs]
+    reach = (round(8.0 * sigma + 1.0) | 1) // 2 + 1
+    a = max(0, int(xs.min()) - reach)
+    b = min(padded.shape[1], int(xs.max()) + 1 + reach)
+    return _gaussian(padded[:, a:b].astype(np.float32), sigma)[ys, xs - a]
 
 
 def _gaussian(img: np.ndarray, sigma: float) -> np.ndarray:
