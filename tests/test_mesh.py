@@ -141,3 +141,19 @@ def test_resolution_is_capped_at_the_panorama():
 def test_bad_settings_name_the_field(kwargs, field):
     with pytest.raises(SceneError, match=field):
         build_sphere_mesh(pano(np.full((H, W), 0.5)), **kwargs)
+
+
+def test_select_rows_equals_boolean_indexing():
+    from depthfusion.mesh.arrays import select_rows
+
+    rng = np.random.default_rng(0)
+    for a in (
+        rng.integers(0, 2**32, (1000, 3), dtype=np.uint32),
+        rng.random((1000, 2), dtype=np.float32),
+        rng.random((1000, 3))[:, :2],  # not C-contiguous: numpy's own indexing
+        np.zeros((0, 3), np.uint32),
+    ):
+        mask = rng.random(len(a)) < 0.3
+        got = select_rows(a, mask)
+        assert got.dtype == a.dtype and got.shape == (mask.sum(), a.shape[1])
+        np.testing.assert_array_equal(got, a[mask])

@@ -55,6 +55,7 @@ import numpy as np
 
 from ..errors import SceneError
 from ..rgbd.panorama import RGBDPanorama
+from .arrays import select_rows
 from .inpaint import INPAINT_RADIUS, _grow_band, _inpaint_band, _wrap_pad
 from .layers import DepthEdges, LayeredMesh, MeshLayer
 from .sphere import DisplacementMode, SphereMesh, _grid_depth, build_sphere_mesh, vertex_radii
@@ -245,7 +246,11 @@ def _cut_and_fill(
     edges = DepthEdges(_fold(near_v, rows, cols), _fold(far_v, rows, cols))
 
     fg = MeshLayer(
-        "foreground", base.vertices, base.uvs, faces[~cut] if cut_idx.size else faces, base.texture
+        "foreground",
+        base.vertices,
+        base.uvs,
+        select_rows(faces, ~cut) if cut_idx.size else faces,
+        base.texture,
     )
     fg.grid_cut = cut
     result = LayeredMesh([fg], rows, cols, threshold, fill, edges)
@@ -272,7 +277,7 @@ def _cut_and_fill(
     in_bg_v[cf.ravel()] = True
     face_ok = _face_reduce(in_bg_v, rows, cols, np.logical_and)
     face_ok &= cut | _face_reduce(in_band_v, rows, cols, np.logical_or)
-    bg_faces = faces[face_ok]
+    bg_faces = select_rows(faces, face_ok)
     used_mask = np.zeros(len(d_vert), dtype=bool)
     used_mask[bg_faces.ravel()] = True
     used = np.flatnonzero(used_mask)

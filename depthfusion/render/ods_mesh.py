@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..conventions import DEFAULT_IPD
+from ..mesh.arrays import select_rows
 from .gl import RenderError
 from .ods import DEFAULT_TAPER, _taper_radians
 
@@ -218,7 +219,7 @@ def _classify_faces(
         if len(faces) >= n_kept:
             probe = np.unique(np.linspace(0, n_kept - 1, min(n_kept, 257)).astype(np.int64))
             if np.array_equal(faces[probe], _cell_faces(kept[probe], cols)):
-                broken_faces = faces[:n_kept][broken.ravel()[kept // 2]]
+                broken_faces = select_rows(faces[:n_kept], broken.ravel()[kept // 2])
                 other = faces[n_kept:]
                 extra = other[other.max(axis=1) >= n_layout] if len(other) else other
                 return broken, broken_faces, other, np.unique(extra)
@@ -228,7 +229,7 @@ def _classify_faces(
     # slower on millions of faces.)
     largest = np.maximum(np.maximum(faces[:, 0], faces[:, 1]), faces[:, 2])
     on_grid = largest < n_grid
-    grid_faces, other_faces = faces[on_grid], faces[~on_grid]
+    grid_faces, other_faces = select_rows(faces, on_grid), select_rows(faces, ~on_grid)
     row, col = np.divmod(grid_faces, stride)
     cell = np.minimum(np.minimum(row[:, 0], row[:, 1]), row[:, 2]) * cols + np.minimum(
         np.minimum(col[:, 0], col[:, 1]), col[:, 2]
@@ -236,7 +237,7 @@ def _classify_faces(
     per_cell = np.bincount(cell, minlength=(rows - 1) * cols).reshape(rows - 1, cols)
     broken = per_cell != 2
     extra = np.unique(faces[largest >= n_layout])
-    return broken, grid_faces[broken.ravel()[cell]], other_faces, extra
+    return broken, select_rows(grid_faces, broken.ravel()[cell]), other_faces, extra
 
 
 def _cell_faces(index: np.ndarray, cols: int) -> np.ndarray:
