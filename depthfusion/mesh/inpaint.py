@@ -206,15 +206,17 @@ def _blur_with_distance(img: np.ndarray, mask: np.ndarray, pad: int, k: float) -
     ys, xs = np.nonzero(sigma > 0.0)
     s = sigma[ys, xs]
     padded = _wrap_pad(img, pad)
-    lower = img[ys, xs].astype(np.float32)
-    mixed = lower.copy()
-    for lo, hi in zip(ladder[:-1], ladder[1:], strict=True):
-        upper = _blur_at(padded, hi, ys, xs + pad)
-        sel = (s > lo) & (s <= hi)
-        if sel.any():
-            t = ((s[sel] - lo) / (hi - lo))[:, None]
-            mixed[sel] = (1.0 - t) * lower[sel] + t * upper[sel]
-        lower = upper
+    # Each pixel mixes the two ladder levels around its sigma: level k - 1 and k with
+    # ladder[k - 1] < s <= ladder[k] (level 0: the image itself).
+    steps = np.asarray(ladder, dtype=np.float32)
+    k = np.searchsorted(steps, s, side="left")
+    levels = np.stack(
+        [img[ys, xs].astype(np.float32)] + [_blur_at(padded, hi, ys, xs + pad) for hi in ladder[1:]]
+    )
+    picks = np.arange(len(s))
+    lo, hi = steps[k - 1], steps[k]
+    t = ((s - lo) / (hi - lo))[:, None]
+    mixed = (1.0 - t) * levels[k - 1, picks] + t * levels[k, picks]
     out = img.copy()
     out[ys, xs] = np.clip(mixed + 0.5, 0, 255).astype(np.uint8)
     return out
@@ -227,12 +229,15 @@ def _blur_at(padded: np.ndarray, sigma: float, ys: np.ndarray, xs: np.ndarray) -
     reach (OpenCV's float kernel: radius round(8 sigma + 1) // 2), are blurred: the same
     numbers as blurring the whole strip (the crop's own borders are out of the kernel's
     reach, or are the strip's), at the cost of the masked span only."""
-    if sigma >= SHRUNK_BLUR_SIGMA:
-        return _gaussian(padded.astype(np.float32), sigma)[ys, xs]
-    reach = (round(8.0 * sigma + 1.0) | 1) // 2 + 1
-    a = max(0, int(xs.min()) - reach)
-    b = min(padded.shape[1], int(xs.max()) + 1 + reach)
-    return _gaussian(padded[:, a:b].astype(np.float32), sigma)[ys, xs - a]
+    if sigma >= SHRUNK_BLUR_SIGMA:  # the shrunk blur's grid depends on the whole strip
+        a, b = 0, padded.shape[1]
+    else:
+        reach = (round(8.0 * sigma + 1.0) | 1) // 2 + 1
+        a = max(0, int(xs.min()) - reach)
+        b = min(padded.shape[1], int(xs.max()) + 1 + reach)
+    blurred = _gaussian(padded[:, a:b].astype(np.float32), sigma)
+    flat = blurred.reshape(len(blurred) * (b - a), -1)
+    return flat.take(ys * (b - a) + (xs - a), axis=0)
 
 
 def _gaussian(img: np.ndarray, sigma: float) -> np.ndarray:
