@@ -213,7 +213,8 @@ def _classify_faces(
         # The layer says which grid faces it dropped (mesh/layers.py, MeshLayer.grid_cut):
         # its kept grid triangles come first, in grid order. Spot-checked, not trusted.
         cut_q = grid_cut[:nq]
-        broken = cut_q.reshape(rows - 1, cols, 2).any(axis=2)
+        pairs = cut_q.reshape(rows - 1, cols, 2)
+        broken = pairs[..., 0] | pairs[..., 1]
         kept = np.flatnonzero(~cut_q)
         n_kept = len(kept)
         if len(faces) >= n_kept:
@@ -238,6 +239,19 @@ def _classify_faces(
     broken = per_cell != 2
     extra = np.unique(faces[largest >= n_layout])
     return broken, select_rows(grid_faces, broken.ravel()[cell]), other_faces, extra
+
+
+def _any_pyramid(cells: np.ndarray, top: int) -> dict[int, np.ndarray]:
+    """{s: whether any cell of each s x s block is set} for s = 2, 4, .. top, each level the
+    OR of 2 x 2 blocks of the one below (blocks that do not fit are left out)."""
+    out, level, s = {}, cells, 2
+    while s <= top:
+        r, c = level.shape[0] // 2 * 2, level.shape[1] // 2 * 2
+        q = level[:r, :c]
+        level = q[0::2, 0::2] | q[0::2, 1::2] | q[1::2, 0::2] | q[1::2, 1::2]
+        out[s] = level
+        s *= 2
+    return out
 
 
 def _cell_faces(index: np.ndarray, cols: int) -> np.ndarray:
@@ -313,13 +327,13 @@ def _simplify_grid_layer(
 
     covered = np.zeros((n_rows, n_cols), dtype=bool)
     leaves: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    pyramids = (_any_pyramid(broken, top), _any_pyramid(broken | near_c, top))
     s = top
     while s >= 2:
         nbi, nbj = n_rows // s, n_cols // s
         if nbi and nbj:
             ok = ~covered[: nbi * s : s, : nbj * s : s]
-            blocked = broken if s <= axis_block else broken | near_c
-            ok &= ~blocked[: nbi * s, : nbj * s].reshape(nbi, s, nbj, s).any(axis=(1, 3))
+            ok &= ~pyramids[s > axis_block][s][:nbi, :nbj]
             bi, bj = np.nonzero(ok)
             for f in fields:
                 if not len(bi):
