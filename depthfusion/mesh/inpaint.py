@@ -102,13 +102,20 @@ def _grow_band(
     grown_p, d_bg_p = _wrap_pad(grown, pad), _wrap_pad(d_bg, pad)
     depth_p, far_p = _wrap_pad(depth, pad), _wrap_pad(edges.far, pad)
     kernel = np.ones((2 * step + 1, 2 * step + 1), np.uint8)
+    free = ~(grown_p | far_p)  # may still join
+    d_prop = np.empty_like(d_bg_p)
+    limit = np.empty_like(d_bg_p)
+    new = np.empty_like(free)
     for _ in range(math.ceil(band / step)):
-        d_prop = cv2.erode(d_bg_p, kernel, borderType=cv2.BORDER_REPLICATE)
-        new = ~grown_p & ~far_p & (depth_p > d_prop + half)
+        cv2.erode(d_bg_p, kernel, dst=d_prop, borderType=cv2.BORDER_REPLICATE)
+        np.add(d_prop, np.float32(half), out=limit)
+        np.greater(depth_p, limit, out=new)
+        new &= free
         if not new.any():
             break
-        d_bg_p[new] = d_prop[new]
+        np.copyto(d_bg_p, d_prop, where=new)
         grown_p |= new
+        free &= ~new
     grown = grown_p[:, pad : pad + cols]
     d_bg = d_bg_p[:, pad : pad + cols]
     # Pinholes (a pixel barely nearer than its neighbours' background): close them.
