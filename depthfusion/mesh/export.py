@@ -12,14 +12,17 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import trimesh
 from PIL import Image
 
 from ..atomic import atomic_path, atomic_paths
 from ..errors import OutputError
 from .sphere import SphereMesh
+
+if TYPE_CHECKING:
+    import trimesh
 
 
 def obj_paths(path: Path) -> tuple[Path, Path, Path]:
@@ -31,6 +34,8 @@ def textured_trimesh(
     vertices: np.ndarray, faces: np.ndarray, uvs: np.ndarray, texture: np.ndarray
 ) -> trimesh.Trimesh:
     """A trimesh with the panorama as its base-colour texture (double-sided, unlit-looking)."""
+    import trimesh  # here, not at the top: a second of imports a 360 still does not need
+
     # trimesh/glTF put v = 0 at the image's bottom; ours counts from the top row.
     uv = np.column_stack([uvs[:, 0], 1.0 - uvs[:, 1]])
     material = trimesh.visual.material.PBRMaterial(
@@ -49,6 +54,8 @@ def to_trimesh(mesh: SphereMesh, textured: bool = True) -> trimesh.Trimesh:
 
     A LayeredMesh (layers.py) exports all its layers in one mesh over its atlas.
     """
+    import trimesh  # here, not at the top: a second of imports a 360 still does not need
+
     if hasattr(mesh, "layers"):
         return mesh.to_trimesh(textured)
     if textured:
@@ -71,6 +78,8 @@ def to_trimesh(mesh: SphereMesh, textured: bool = True) -> trimesh.Trimesh:
 
 def export_mesh(mesh: SphereMesh, path: str | os.PathLike) -> Path:
     """Write ``mesh`` to ``path``; the format follows the extension (.glb, .ply, .obj)."""
+    import trimesh  # here, not at the top: a second of imports a 360 still does not need
+
     path = Path(path)
     ext = path.suffix.lower()
     if ext == ".glb":
@@ -106,6 +115,8 @@ map_Kd {texture}
 
 def _export_obj(mesh: SphereMesh, path: Path) -> None:
     """OBJ + MTL + PNG (:func:`obj_paths`), published together when all are complete."""
+    import trimesh  # here, not at the top: a second of imports a 360 still does not need
+
     obj_path, mtl_path, png_path = obj_paths(path)
     tm = to_trimesh(mesh, textured=True)
     name = "panorama"

@@ -142,6 +142,16 @@ class LayeredMesh:
     def triangle_counts(self) -> dict[str, int]:
         return {lay.name: int(len(lay.faces)) for lay in self.layers}
 
+    @property
+    def vertex_count(self) -> int:
+        """All layers' vertices (without building the combined mesh)."""
+        return sum(len(lay.vertices) for lay in self.layers)
+
+    @property
+    def triangle_count(self) -> int:
+        """All layers' triangles (without building the combined mesh)."""
+        return sum(len(lay.faces) for lay in self.layers)
+
     def combined(self) -> _Combined:
         """All layers as one mesh over a vertical texture atlas (cached).
 

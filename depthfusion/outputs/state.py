@@ -85,7 +85,7 @@ def build_mesh(scene: Scene, rgbd: RGBDPanorama, layered: bool = False) -> Spher
         "mesh: %dx%d grid, %d vertices, %d triangles",
         mesh.cols,
         mesh.rows,
-        len(mesh.vertices),
-        len(mesh.faces),
+        getattr(mesh, "vertex_count", None) or len(mesh.vertices),  # (a LayeredMesh
+        getattr(mesh, "triangle_count", None) or len(mesh.faces),  # need not combine)
     )
     return mesh

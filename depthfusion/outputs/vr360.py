@@ -479,7 +479,7 @@ def prepare_mesh(mesh: Any, settings: VR360Settings, spec: VR360Spec, positions,
     log.debug(
         "vr360: adaptive mesh %d triangles (dense %d); leaves per block size %s",
         simple.triangle_count,
-        len(mesh.faces),
+        getattr(mesh, "triangle_count", None) or len(mesh.faces),
         simple.leaves,
     )
     return simple

@@ -274,7 +274,7 @@ class ODSRenderer(MeshRenderer):
         prev_fbo, prev_viewport = self._caller_framebuffer(), ctx.viewport
         targets = self._targets_for(width, full_h)
         self._u_local.write(frame_matrix(position, yaw).T.astype(np.float32).tobytes())
-        texture = self._plain_texture or self.texture
+        texture = self._plain_texture or self.use_texture()
         anisotropy = texture.anisotropy
         coverage = self._ods_alpha and self.samples > 0
         try:

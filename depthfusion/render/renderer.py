@@ -194,7 +194,9 @@ class MeshRenderer:
         )
         self.texture.repeat_x = True
         self.texture.repeat_y = False
-        self.texture.build_mipmaps()  # also sets LINEAR_MIPMAP_LINEAR / LINEAR
+        # Mipmaps on the first draw that samples this texture (an ODS renderer draws from its
+        # own plain copy and may never need them: 0.1 s of llvmpipe time at 2048 px).
+        self._mipmaps_built = False
         self.texture.anisotropy = min(16.0, info["max_anisotropy"])
         self._targets: OrderedDict[tuple[int, int, int], _Targets] = OrderedDict()
         self._default_fbo: moderngl.Framebuffer | None = None
@@ -329,7 +331,7 @@ class MeshRenderer:
         if coverage:
             ctx.enable_direct(GL_SAMPLE_ALPHA_TO_COVERAGE)
         try:
-            self.texture.use(0)
+            self.use_texture()
             if self._tiles is None:
                 self.vao.render(moderngl.TRIANGLES)
                 self.last_drawn = self.triangle_count
@@ -397,6 +399,15 @@ class MeshRenderer:
         return targets
 
     # --- lifetime ------------------------------------------------------------------------------
+
+    def use_texture(self) -> moderngl.Texture:
+        """Bind the mesh texture to unit 0, its mipmaps built first if not yet (which also
+        sets its filter to LINEAR_MIPMAP_LINEAR / LINEAR)."""
+        if not self._mipmaps_built:
+            self.texture.build_mipmaps()
+            self._mipmaps_built = True
+        self.texture.use(0)
+        return self.texture
 
     def release(self) -> None:
         """Free the GPU objects (the context itself stays)."""
