@@ -112,7 +112,7 @@ def _near_view_axis(grid: np.ndarray, path: np.ndarray, angle: float) -> np.ndar
     if len(path) > 64:  # the path is smooth: 64 chords follow it to well under a cell
         path = path[np.unique(np.linspace(0, len(path) - 1, 64).round().astype(int))]
     tan_a = np.tan(angle)
-    g = grid.astype(np.float32)
+    g = grid.astype(np.float32, copy=False)
     x, y, z = g[..., 0], g[..., 1], g[..., 2]
     reach = np.hypot(path[:, 0], path[:, 2]).max()
     dy = np.maximum(np.abs(y - path[:, 1].min()), np.abs(y - path[:, 1].max()))
@@ -140,7 +140,7 @@ def _error_fields(grid, lon_m, lat_m, views, radius, taper, px_per_rad) -> list[
     Computed in bands of rows on a few threads (numpy releases the GIL in its loops; every
     value is elementwise, so the bands give the same numbers as one pass).
     """
-    g32 = grid.astype(np.float32)
+    g32 = grid.astype(np.float32, copy=False)
     lon_m32, lat_m32 = lon_m.astype(np.float32)[None, :], lat_m.astype(np.float32)[:, None]
     plan = []  # (view, eye) of each pair of fields (x, y)
     for p in views:
@@ -300,7 +300,8 @@ def _simplify_grid_layer(
     n_layout = n_grid + 2 * cols
     if len(vertices) < n_layout or len(uvs) != len(vertices):
         raise RenderError("simplify_for_ods: the mesh is not in the lat-long grid layout")
-    grid = np.asarray(vertices[:n_grid], dtype=np.float64).reshape(rows, stride, 3)
+    # float32, as the error fields compute (a float32 mesh's own array, no copy)
+    grid = np.asarray(vertices[:n_grid]).astype(np.float32, copy=False).reshape(rows, stride, 3)
     if max_block is None:
         max_block = max(2, cols // 32)
     top = 1
