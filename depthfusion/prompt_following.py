@@ -48,6 +48,10 @@ WALL_COLOURS: dict[str, tuple[str, ...]] = {
 }
 # Latitude bands (degrees) measured: the walls about the horizon, the sky overhead.
 _WALL_BAND, _SKY_FROM = 25.0, 20.0
+#: The band below the horizon where the first named object's colour is looked for
+#: (objects stand on the floor; the floor right below is left out), and the share of its
+#: pixels that colour must have to count as found.
+OBJECT_BAND, OBJECT_MIN_SHARE = 60.0, 0.01
 
 
 @dataclass(frozen=True)
@@ -60,10 +64,21 @@ class PromptResult:
     named: str
     found: str
     spearman: float
+    object_colour: str | None = None
+    """the first named object's colour (None: the caption names none)"""
+    object_share: float = 0.0
+    """its share of the pixels below the horizon"""
 
     @property
     def match(self) -> bool:
         return self.named == self.found
+
+    @property
+    def object_found(self) -> bool | None:
+        """Whether the first named object's colour is found below the horizon."""
+        if self.object_colour is None:
+            return None
+        return self.object_share >= OBJECT_MIN_SHARE
 
 
 def heldout_scenes(
@@ -114,21 +129,50 @@ def dominant_colour(rgb: np.ndarray, preset: str) -> str:
         votes = np.bincount(np.argmin(np.stack(dist), axis=0).ravel(), minlength=len(kinds))
         return kinds[int(np.argmax(votes))]
     names = list(PALETTE)
-    px = _band(rgb, -_WALL_BAND, _WALL_BAND)
-    pal = np.array([PALETTE[n] for n in names])
-    # Shading scales albedo by about 0.78..1.0: compare chromaticity (the unit RGB
-    # direction) and log brightness separately, brightness with a tolerant weight.
+    votes = _palette_votes(_band(rgb, -_WALL_BAND, _WALL_BAND))
+    # Every pixel votes for its nearest palette colour; the commonest wall colour wins
+    # (pillars, doors and objects vote for colours walls never have, or lose on count).
+    walls = [i for i, n in enumerate(names) if n in WALL_COLOURS[preset]]
+    return names[max(walls, key=lambda i: votes[i])]
+
+
+def _palette_votes(px: np.ndarray) -> np.ndarray:
+    """How many of the pixels ``px`` (N, 3) in [0, 1] are nearest to each PALETTE colour.
+
+    Shading scales albedo by about 0.78..1.0: chromaticity (the unit RGB direction) and log
+    brightness are compared separately, brightness with a tolerant weight."""
+    pal = np.array([PALETTE[n] for n in PALETTE])
     pc, pb = _chroma_brightness(pal)
     xc, xb = _chroma_brightness(px)
     d = (
         np.sum((xc[:, None, :] - pc[None]) ** 2, axis=-1)
         + 0.05 * (np.log(np.maximum(xb, 1e-3))[:, None] - np.log(0.85 * pb)[None]) ** 2
     )
-    votes = np.bincount(np.argmin(d, axis=1), minlength=len(names))
-    # Every pixel votes for its nearest palette colour; the commonest wall colour wins
-    # (pillars, doors and objects vote for colours walls never have, or lose on count).
-    walls = [i for i, n in enumerate(names) if n in WALL_COLOURS[preset]]
-    return names[max(walls, key=lambda i: votes[i])]
+    return np.bincount(np.argmin(d, axis=1), minlength=len(pal))
+
+
+def named_object(scene: ProceduralScene) -> tuple[str, str] | None:
+    """(what, colour) of the first object the caption names: a room's first object ("an
+    orange box"), a hall's pillars, a courtyard's first-named buildings; None when the
+    caption names no coloured object."""
+    p = scene.params
+    if scene.preset == "room":
+        objects = p.get("objects") or []
+        return (str(objects[0]["kind"]), str(objects[0]["colour"])) if objects else None
+    if scene.preset == "pillars":
+        return "pillars", str(p["pillar_colour"])
+    if scene.preset == "courtyard":
+        words = scene.caption.split(" with ", 1)[-1].replace(",", " ").split()
+        first = next((w for w in words if w in PALETTE), None)
+        return ("buildings", first) if first else None
+    return None
+
+
+def object_colour_share(rgb: np.ndarray, colour: str) -> float:
+    """Fraction of the pixels below the horizon (down to -:data:`OBJECT_BAND` degrees) whose
+    nearest palette colour is ``colour``."""
+    votes = _palette_votes(_band(rgb, -OBJECT_BAND, 0.0))
+    return float(votes[list(PALETTE).index(colour)] / max(1, votes.sum()))
 
 
 def _chroma_brightness(c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -194,8 +238,19 @@ def evaluate(
         truth = true_panorama(scene.preset, scene.seed, depth.shape[1])
         found = dominant_colour(rgb, scene.preset)
         rho = spearman(depth, truth.depth)
+        obj = named_object(scene)
+        share = object_colour_share(rgb, obj[1]) if obj else 0.0
         results.append(
-            PromptResult(scene.caption, scene.preset, scene.seed, named_colour(scene), found, rho)
+            PromptResult(
+                scene.caption,
+                scene.preset,
+                scene.seed,
+                named_colour(scene),
+                found,
+                rho,
+                obj[1] if obj else None,
+                share,
+            )  # fmt: skip
         )
     return results
 
@@ -242,14 +297,18 @@ def model_generator(
 
 def summary(results: Sequence[PromptResult]) -> dict[str, float]:
     """Colour match rate and mean Spearman ρ, overall and per preset."""
+    objects = [r.object_found for r in results if r.object_found is not None]
     out: dict[str, float] = {
         "colour_match": float(np.mean([r.match for r in results])),
         "spearman": float(np.mean([r.spearman for r in results])),
+        "object_found": float(np.mean(objects)) if objects else float("nan"),
     }
     for preset in sorted({r.preset for r in results}):
         rs = [r for r in results if r.preset == preset]
         out[f"{preset}_colour_match"] = float(np.mean([r.match for r in rs]))
         out[f"{preset}_spearman"] = float(np.mean([r.spearman for r in rs]))
+        objs = [r.object_found for r in rs if r.object_found is not None]
+        out[f"{preset}_object_found"] = float(np.mean(objs)) if objs else float("nan")
     return out
 
 
@@ -260,18 +319,25 @@ def report(results: Sequence[PromptResult], title: str) -> str:
         f"### {title}",
         "",
         f"{len(results)} held-out captions: colour named = colour found in "
-        f"{s['colour_match']:.0%}; mean Spearman ρ (depth) {s['spearman']:.2f}.",
+        f"{s['colour_match']:.0%}; mean Spearman ρ (depth) {s['spearman']:.2f}; first named "
+        f"object's colour found below the horizon in {s['object_found']:.0%}.",
         "",
-        "| preset | colour match | mean ρ |",
-        "| --- | --- | --- |",
+        "| preset | colour match | mean ρ | object colour found |",
+        "| --- | --- | --- | --- |",
     ]
     for preset in sorted({r.preset for r in results}):
         lines.append(
-            f"| {preset} | {s[f'{preset}_colour_match']:.0%} | {s[f'{preset}_spearman']:.2f} |"
+            f"| {preset} | {s[f'{preset}_colour_match']:.0%} | {s[f'{preset}_spearman']:.2f} "
+            f"| {s[f'{preset}_object_found']:.0%} |"
         )
-    lines += ["", "| caption | named | found | ρ |", "| --- | --- | --- | --- |"]
+    lines += [
+        "",
+        "| caption | named | found | ρ | object colour (share below the horizon) |",
+        "| --- | --- | --- | --- | --- |",
+    ]
     for r in results:
-        lines.append(f"| {r.caption} | {r.named} | {r.found} | {r.spearman:.2f} |")
+        obj = "—" if r.object_colour is None else f"{r.object_colour} ({r.object_share:.1%})"
+        lines.append(f"| {r.caption} | {r.named} | {r.found} | {r.spearman:.2f} | {obj} |")
     return "\n".join(lines) + "\n"
 
 

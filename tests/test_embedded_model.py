@@ -155,6 +155,38 @@ def test_dominant_colour_follows_the_wall_colour_not_the_objects():
     assert dominant_colour(img, "room") == "orange"
 
 
+def test_first_named_object_and_its_colour_below_the_horizon():
+    from depthfusion.prompt_following import (
+        OBJECT_MIN_SHARE,
+        named_object,
+        object_colour_share,
+    )
+
+    scenes = heldout_scenes(6)
+    for scene in scenes:
+        what, colour = named_object(scene)
+        assert colour in PALETTE and colour in scene.caption
+        assert what in scene.caption or scene.preset == "room"
+    h, w = 64, 128
+    img = np.zeros((h, w, 3), np.uint8)
+    img[:] = np.array(PALETTE["grey"]) * 255
+    lower = slice(h // 2, h // 2 + 16)  # from the horizon down to -45 degrees
+    img[lower, :4] = np.array(PALETTE["red"]) * 255 * 0.9  # 64 of 2048 band pixels
+    assert object_colour_share(img, "red") == pytest.approx(64 / (w * 21), rel=0.01)
+    assert object_colour_share(img, "red") >= OBJECT_MIN_SHARE
+    img2 = img.copy()
+    img2[lower, :4] = img[0, 0]  # moved above the horizon: not found
+    img2[h // 2 - 16 : h // 2, :4] = np.array(PALETTE["red"]) * 255 * 0.9
+    assert object_colour_share(img2, "red") == 0.0
+
+
+def test_truth_shows_the_first_named_objects_colour():
+    results = evaluate(truth_generator(256), heldout_scenes(9))
+    # Pillars and buildings are large; a room's first object is small (0.5-6 % of the band).
+    found = [r.object_found for r in results if r.object_found is not None]
+    assert len(found) >= 8 and np.mean(found) >= 0.75, results
+
+
 def test_spearman_matches_scipy():
     from scipy.stats import spearmanr
 
