@@ -228,32 +228,30 @@ def model_index(scheduler_class: str = "DDIMScheduler", upscaler: bool = False) 
     """``model_index.json`` as the Intel checkpoints have it (pipeline class and components)."""
     import diffusers
 
-    if upscaler:
-        return {
-            "_class_name": "StableDiffusionUpscaleLDM3DPipeline",
-            "_diffusers_version": diffusers.__version__,
-            "feature_extractor": [None, None],
-            "low_res_scheduler": ["diffusers", "DDPMScheduler"],
-            "max_noise_level": SR_MAX_NOISE_LEVEL,
-            "safety_checker": [None, None],
-            "scheduler": ["diffusers", scheduler_class],
-            "text_encoder": ["transformers", "CLIPTextModel"],
-            "tokenizer": ["transformers", "CLIPTokenizer"],
-            "unet": ["diffusers", "UNet2DConditionModel"],
-            "vae": ["diffusers", "AutoencoderKL"],
-            "watermarker": [None, None],
-        }
-    return {
-        "_class_name": "StableDiffusionLDM3DPipeline",
-        "_diffusers_version": diffusers.__version__,
-        "feature_extractor": [None, None],
-        "requires_safety_checker": False,
-        "safety_checker": [None, None],
+    parts = {
         "scheduler": ["diffusers", scheduler_class],
         "text_encoder": ["transformers", "CLIPTextModel"],
         "tokenizer": ["transformers", "CLIPTokenizer"],
         "unet": ["diffusers", "UNet2DConditionModel"],
         "vae": ["diffusers", "AutoencoderKL"],
+    }
+    head = {"_diffusers_version": diffusers.__version__, "feature_extractor": [None, None]}
+    if upscaler:
+        return {
+            "_class_name": "StableDiffusionUpscaleLDM3DPipeline",
+            **head,
+            "low_res_scheduler": ["diffusers", "DDPMScheduler"],
+            "max_noise_level": SR_MAX_NOISE_LEVEL,
+            "safety_checker": [None, None],
+            **parts,
+            "watermarker": [None, None],
+        }
+    return {
+        "_class_name": "StableDiffusionLDM3DPipeline",
+        **head,
+        "requires_safety_checker": False,
+        "safety_checker": [None, None],
+        **parts,
     }
 
 

@@ -46,6 +46,14 @@ class SphereMesh:
     cols: int
 
     @property
+    def vertex_count(self) -> int:
+        return len(self.vertices)
+
+    @property
+    def triangle_count(self) -> int:
+        return len(self.faces)
+
+    @property
     def grid_vertex_count(self) -> int:
         """Vertices of the welded sphere: one per grid cell plus the two poles."""
         return self.rows * self.cols + 2
@@ -71,6 +79,12 @@ class SphereMesh:
         return self.texture[y, x]
 
 
+def quad_corners(stride: int) -> np.ndarray:
+    """(2, 3) uint32 offsets from a cell's top-left vertex of its two triangles, a-c-b and
+    b-c-d (a top-left, b top-right, c bottom-left, d bottom-right; rows ``stride`` apart)."""
+    return np.array([[0, stride, 1], [1, stride, stride + 1]], dtype=np.uint32)
+
+
 def grid_faces(rows: int, cols: int) -> np.ndarray:
     """Triangles of the seam-split lat-long layout described in the module docstring."""
     stride = cols + 1
@@ -82,8 +96,7 @@ def grid_faces(rows: int, cols: int) -> np.ndarray:
     # in sequence: strided first writes fault pages far more slowly).
     quads = faces[: 2 * n_quads].reshape(rows - 1, cols, 6)
     a = (np.arange(rows - 1, dtype=np.uint32) * stride)[:, None] + np.arange(cols, dtype=np.uint32)
-    corners = np.array([0, stride, 1, 1, stride, stride + 1], dtype=np.uint32)
-    np.add(a[:, :, None], corners, out=quads)
+    np.add(a[:, :, None], quad_corners(stride).ravel(), out=quads)
     n_grid = rows * stride
     ring = np.arange(cols, dtype=np.uint32)
     north = faces[2 * n_quads : 2 * n_quads + cols]

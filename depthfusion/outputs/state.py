@@ -85,7 +85,7 @@ def build_mesh(scene: Scene, rgbd: RGBDPanorama, layered: bool = False) -> Spher
         "mesh: %dx%d grid, %d vertices, %d triangles",
         mesh.cols,
         mesh.rows,
-        getattr(mesh, "vertex_count", None) or len(mesh.vertices),  # (a LayeredMesh
-        getattr(mesh, "triangle_count", None) or len(mesh.faces),  # need not combine)
+        mesh.vertex_count,  # (counted per layer: a LayeredMesh is not combined for this)
+        mesh.triangle_count,
     )
     return mesh

@@ -18,6 +18,7 @@ import numpy as np
 
 from ..conventions import DEFAULT_IPD
 from ..mesh.arrays import select_rows
+from ..mesh.sphere import quad_corners
 from .gl import RenderError
 from .ods import DEFAULT_TAPER, _taper_radians
 
@@ -142,15 +143,15 @@ def _error_fields(grid, lon_m, lat_m, views, radius, taper, px_per_rad) -> list[
     """
     g32 = grid.astype(np.float32, copy=False)
     lon_m32, lat_m32 = lon_m.astype(np.float32)[None, :], lat_m.astype(np.float32)[:, None]
-    plan = []  # (view, eye) of each pair of fields (x, y)
+    plan = []  # (view, its eyes): a pair of fields (x, y) per eye
     for p in views:
         centred = float(np.abs(p).max()) < 1e-9
         if centred and radius == 0.0:
             continue  # the identity: exact for any triangulation
         # centred: the right eye mirrors the left exactly
-        eyes = (-radius,) if centred else ((-radius, radius) if radius else (0.0,))
-        plan += [(p, e) for e in eyes]
-    fields = [np.empty(g32.shape[:2], dtype=np.float32) for _ in range(2 * len(plan))]
+        plan.append((p, (-radius,) if centred else ((-radius, radius) if radius else (0.0,))))
+    n_fields = 2 * sum(len(eyes) for _, eyes in plan)
+    fields = [np.empty(g32.shape[:2], dtype=np.float32) for _ in range(n_fields)]
     if not plan:
         return fields
 
@@ -174,26 +175,24 @@ def _error_band(g32, lon_m32, lat_m32, plan, taper, px_per_rad, out) -> None:
     t0, t1 = _taper_radians(taper)
     scale = np.float32(px_per_rad)
     k = 0
-    last = None
-    for p, e in plan:
-        if last is None or last[0] is not p:
-            x, y, z = (g32[..., i] - np.float32(p[i]) for i in range(3))
-            rho = np.hypot(x, z)
-            azimuth = np.arctan2(x, -z)
-            lat0 = np.arctan2(y, rho)
-            safe_rho = np.maximum(rho, np.float32(1e-12))
-            last = (p,)
-        lat, r = lat0, np.zeros_like(rho)
-        if e:  # one step of the shader's iteration: the rest moves lat smoothly, by < 1e-6
-            ramp = np.minimum(np.maximum((np.abs(lat0) - t0) / (t1 - t0), 0.0), 1.0)
-            r = e * (1.0 - ramp * ramp * (3.0 - 2.0 * ramp))
-            r = np.minimum(np.maximum(r, -0.999 * rho), 0.999 * rho)
-            lat = np.arctan2(y, np.sqrt(rho * rho - r * r))
-        dlon = azimuth - np.arcsin(r / safe_rho) - lon_m32
-        dlon -= np.float32(2.0 * np.pi) * np.round(dlon * np.float32(0.5 / np.pi))
-        np.multiply(dlon * np.cos(lat), scale, out=out[k])
-        np.multiply(lat - lat_m32, scale, out=out[k + 1])
-        k += 2
+    for p, eyes in plan:
+        x, y, z = (g32[..., i] - np.float32(p[i]) for i in range(3))
+        rho = np.hypot(x, z)
+        azimuth = np.arctan2(x, -z)
+        lat0 = np.arctan2(y, rho)
+        safe_rho = np.maximum(rho, np.float32(1e-12))
+        for e in eyes:
+            lat, r = lat0, np.zeros_like(rho)
+            if e:  # one step of the shader's iteration: the rest moves lat smoothly, by < 1e-6
+                ramp = np.minimum(np.maximum((np.abs(lat0) - t0) / (t1 - t0), 0.0), 1.0)
+                r = e * (1.0 - ramp * ramp * (3.0 - 2.0 * ramp))
+                r = np.minimum(np.maximum(r, -0.999 * rho), 0.999 * rho)
+                lat = np.arctan2(y, np.sqrt(rho * rho - r * r))
+            dlon = azimuth - np.arcsin(r / safe_rho) - lon_m32
+            dlon -= np.float32(2.0 * np.pi) * np.round(dlon * np.float32(0.5 / np.pi))
+            np.multiply(dlon * np.cos(lat), scale, out=out[k])
+            np.multiply(lat - lat_m32, scale, out=out[k + 1])
+            k += 2
 
 
 def _classify_faces(
@@ -258,11 +257,7 @@ def _cell_faces(index: np.ndarray, cols: int) -> np.ndarray:
     """Faces ``index`` of :func:`~depthfusion.mesh.sphere.grid_faces` (grid quads only)."""
     stride = cols + 1
     i, j = np.divmod(index // 2, cols)
-    a = (i * stride + j)[:, None]
-    corners = np.where(
-        (index % 2 == 0)[:, None], np.array([0, stride, 1]), np.array([1, stride, stride + 1])
-    )
-    return a + corners
+    return (i * stride + j)[:, None] + quad_corners(stride).astype(np.int64)[index % 2]
 
 
 @dataclass

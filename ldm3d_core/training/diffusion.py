@@ -13,8 +13,10 @@ weights in ``unet/`` when EMA is on.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections import defaultdict
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -161,15 +163,12 @@ class DiffusionTrainer(Trainer):
         return torch.randn(like.shape, generator=self.rng).to(like.device, torch.float32)
 
     def train_step(self, batches: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
-        acc, cfg = self.accelerator, self.config
+        acc = self.accelerator
         n = len(batches)
-        num_t = self.noise_scheduler.config.num_train_timesteps
         losses = defaultdict(list)
         for i, batch in enumerate(batches):
             # 1. Latents and text embeddings from the frozen models
-            captions = list(batch["caption"])
-            drop = torch.rand(len(captions), generator=self.rng) < cfg.diffusion.caption_dropout
-            captions = ["" if d else c for c, d in zip(captions, drop.tolist(), strict=True)]
+            captions = self.drop_captions(batch)
             with torch.no_grad():
                 if "latent_mean" in batch:
                     mean = batch["latent_mean"].to(self.accelerator.device)
@@ -186,13 +185,7 @@ class DiffusionTrainer(Trainer):
                 embeds = self.encode_text(captions)
 
             # 2. Forward diffusion at uniformly drawn timesteps
-            noise = self._randn(latents)
-            t = torch.randint(0, num_t, (latents.shape[0],), generator=self.rng).to(latents.device)
-            noisy = self.noise_scheduler.add_noise(latents, noise, t)
-            if self.prediction_type == "epsilon":
-                target = noise
-            else:
-                target = self.noise_scheduler.get_velocity(latents, noise, t)
+            noisy, target, t = self.forward_diffusion(latents)
 
             # 3. Predict and regress
             with self.sync_context(self.unet, last=i == n - 1):
@@ -200,7 +193,31 @@ class DiffusionTrainer(Trainer):
                 loss = F.mse_loss(pred.float(), target, reduction="mean")
                 acc.backward(loss / n)
             losses["loss"].append(loss.detach())
+        self.optimiser_step()
+        return {k: torch.stack(v).mean() for k, v in losses.items()}
 
+    def drop_captions(self, batch: dict[str, Any]) -> list[str]:
+        """The batch's captions, each replaced by "" with probability caption_dropout."""
+        captions = list(batch["caption"])
+        p = self.config.diffusion.caption_dropout
+        drop = torch.rand(len(captions), generator=self.rng) < p
+        return ["" if d else c for c, d in zip(captions, drop.tolist(), strict=True)]
+
+    def forward_diffusion(
+        self, latents: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(noisy latents, regression target, timesteps) at uniformly drawn timesteps."""
+        num_t = self.noise_scheduler.config.num_train_timesteps
+        noise = self._randn(latents)
+        t = torch.randint(0, num_t, (latents.shape[0],), generator=self.rng).to(latents.device)
+        noisy = self.noise_scheduler.add_noise(latents, noise, t)
+        if self.prediction_type == "epsilon":
+            return noisy, noise, t
+        return noisy, self.noise_scheduler.get_velocity(latents, noise, t), t
+
+    def optimiser_step(self) -> None:
+        """Clip, step the optimiser and the LR schedule, zero the gradients, update the EMA."""
+        acc, cfg = self.accelerator, self.config
         if cfg.train.max_grad_norm is not None:
             params = [p for group in self.opt.param_groups for p in group["params"]]
             acc.clip_grad_norm_(params, cfg.train.max_grad_norm)
@@ -210,15 +227,11 @@ class DiffusionTrainer(Trainer):
         self.opt.zero_grad(set_to_none=True)
         if self.ema is not None:
             self.ema.step(acc.unwrap_model(self.unet).parameters())
-        return {k: torch.stack(v).mean() for k, v in losses.items()}
 
-    @torch.no_grad()
-    def write_samples(self, path: Path) -> None:
-        """One row per prompt: generated RGB | depth, by the project's txt2rgbd pipeline."""
-        from ..pipelines.base import LDM3DComponents
-        from ..pipelines.txt2rgbd import LDM3DTxt2RGBDPipeline
-
-        s, data = self.config.samples, self.config.data
+    @contextlib.contextmanager
+    def sampling_models(self) -> Iterator[tuple[torch.nn.Module, torch.nn.Module]]:
+        """(UNet, text encoder) in eval mode with the EMA weights in the UNet when EMA is on;
+        training weights and modes restored on exit."""
         unet = self.accelerator.unwrap_model(self.unet)
         params = list(unet.parameters())
         if self.ema is not None:
@@ -228,6 +241,21 @@ class DiffusionTrainer(Trainer):
         unet.eval()
         text_encoder.eval()
         try:
+            yield unet, text_encoder
+        finally:
+            unet.train()
+            text_encoder.train(self.train_text)
+            if self.ema is not None:
+                self.ema.restore(params)
+
+    @torch.no_grad()
+    def write_samples(self, path: Path) -> None:
+        """One row per prompt: generated RGB | depth, by the project's txt2rgbd pipeline."""
+        from ..pipelines.base import LDM3DComponents
+        from ..pipelines.txt2rgbd import LDM3DTxt2RGBDPipeline
+
+        s, data = self.config.samples, self.config.data
+        with self.sampling_models() as (unet, text_encoder):
             components = LDM3DComponents(
                 unet=unet,
                 vae=self.vae,
@@ -245,11 +273,6 @@ class DiffusionTrainer(Trainer):
                 seed=s.seed,
                 panorama=data.panorama,
             )
-        finally:
-            unet.train()
-            text_encoder.train(self.train_text)
-            if self.ema is not None:
-                self.ema.restore(params)
         save_grid(path, [[rgb, depth_tile(d)] for rgb, d in zip(out.rgb, out.depth, strict=True)])
 
     def save_model(self, folder: Path) -> None:

@@ -95,12 +95,9 @@ class UpscaleTrainer(DiffusionTrainer):
     def train_step(self, batches: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
         acc, cfg = self.accelerator, self.config
         n = len(batches)
-        num_t = self.noise_scheduler.config.num_train_timesteps
         losses = defaultdict(list)
         for i, batch in enumerate(batches):
-            captions = list(batch["caption"])
-            drop = torch.rand(len(captions), generator=self.rng) < cfg.diffusion.caption_dropout
-            captions = ["" if d else c for c, d in zip(captions, drop.tolist(), strict=True)]
+            captions = self.drop_captions(batch)
             with torch.no_grad():
                 x = self.to_device(batch)
                 latents = self._latents(x)
@@ -109,13 +106,7 @@ class UpscaleTrainer(DiffusionTrainer):
                     embeds = self.encode_text(captions)
             if self.train_text:
                 embeds = self.encode_text(captions)
-            noise = self._randn(latents)
-            t = torch.randint(0, num_t, (latents.shape[0],), generator=self.rng).to(latents.device)
-            noisy = self.noise_scheduler.add_noise(latents, noise, t)
-            if self.prediction_type == "epsilon":
-                target = noise
-            else:
-                target = self.noise_scheduler.get_velocity(latents, noise, t)
+            noisy, target, t = self.forward_diffusion(latents)
             levels = torch.full_like(t, cfg.upscale.noise_level)
             with self.sync_context(self.unet, last=i == n - 1):
                 pred = self.unet(
@@ -128,20 +119,8 @@ class UpscaleTrainer(DiffusionTrainer):
                 loss = F.mse_loss(pred.float(), target, reduction="mean")
                 acc.backward(loss / n)
             losses["loss"].append(loss.detach())
-        self._optimiser_step()
+        self.optimiser_step()
         return {k: torch.stack(v).mean() for k, v in losses.items()}
-
-    def _optimiser_step(self) -> None:
-        acc, cfg = self.accelerator, self.config
-        if cfg.train.max_grad_norm is not None:
-            params = [p for group in self.opt.param_groups for p in group["params"]]
-            acc.clip_grad_norm_(params, cfg.train.max_grad_norm)
-        self.opt.step()
-        if not acc.optimizer_step_was_skipped:
-            self.lr_scheduler.step()
-        self.opt.zero_grad(set_to_none=True)
-        if self.ema is not None:
-            self.ema.step(acc.unwrap_model(self.unet).parameters())
 
     @torch.no_grad()
     def write_samples(self, path: Path) -> None:
@@ -149,16 +128,8 @@ class UpscaleTrainer(DiffusionTrainer):
         from ..pipelines.upscale import LDM3DUpscalePipeline, UpscaleComponents
 
         s, up = self.config.samples, self.config.upscale
-        unet = self.accelerator.unwrap_model(self.unet)
-        params = list(unet.parameters())
-        if self.ema is not None:
-            self.ema.store(params)
-            self.ema.copy_to(params)
-        text_encoder = self.accelerator.unwrap_model(self.text_encoder)
-        unet.eval()
-        text_encoder.eval()
         rows = []
-        try:
+        with self.sampling_models() as (unet, text_encoder):
             components = UpscaleComponents(
                 unet=unet,
                 vae=self.vae,
@@ -192,11 +163,6 @@ class UpscaleTrainer(DiffusionTrainer):
                         depth_tile(out.depth[0]),
                     ]
                 )
-        finally:
-            unet.train()
-            text_encoder.train(self.train_text)
-            if self.ema is not None:
-                self.ema.restore(params)
         save_grid(path, rows)
 
 
